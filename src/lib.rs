@@ -1,0 +1,1 @@
+//! kquant library.
