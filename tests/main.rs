@@ -4,3 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod quant;
+
+/// The TUI: key table, `update`, screens.
+mod tui {
+    mod keymap;
+    mod screens;
+    pub mod support;
+    mod update;
+}
