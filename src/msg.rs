@@ -135,6 +135,15 @@ pub struct PreviewStats {
     pub preview_size: (u32, u32),
 }
 
+/// Figures of the full-resolution photo at the request's settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FullStats {
+    /// PSNR of the full photo against its quantized version, in dB.
+    pub psnr: f64,
+    /// Size of the indexed PNG `s` would write, in bytes.
+    pub png_bytes: usize,
+}
+
 /// One stage of a preview job. Every variant carries the generation it was computed for.
 pub enum Outcome {
     /// The photo is decoded: the original pane can be drawn.
@@ -156,6 +165,14 @@ pub enum Outcome {
         stats: PreviewStats,
         /// Full-resolution width and height.
         full_size: (u32, u32),
+    },
+    /// Figures for the whole photo at full resolution: exactly what `s` would write. They
+    /// follow the previews, computed while the user looks at them.
+    FullStats {
+        /// Request generation.
+        generation: Generation,
+        /// The figures.
+        stats: FullStats,
     },
     /// Decoding, clustering or encoding failed (or panicked) for this photo.
     Failed {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use ratatui::layout::Size;
 use ratatui_image::protocol::Protocol;
 
-use crate::msg::{Generation, Outcome, PreviewStats};
+use crate::msg::{FullStats, Generation, Outcome, PreviewStats};
 
 /// What one pane shows.
 pub enum PaneState {
@@ -69,6 +69,8 @@ pub struct Preview {
     pub full_size: Option<(u32, u32)>,
     /// Figures of the compressed pane, once ready.
     pub stats: Option<PreviewStats>,
+    /// Full-resolution figures, once computed (after the previews).
+    pub full_stats: Option<FullStats>,
 }
 
 impl Default for Preview {
@@ -81,6 +83,7 @@ impl Default for Preview {
             k: 0,
             full_size: None,
             stats: None,
+            full_stats: None,
         }
     }
 }
@@ -116,6 +119,7 @@ impl Preview {
             previous,
         };
         self.stats = None;
+        self.full_stats = None;
         self.request = Some((path, cells));
         self.k = k;
         (generation, !keep_original)
@@ -126,6 +130,7 @@ impl Preview {
         let generation = match &outcome {
             Outcome::Original { generation, .. }
             | Outcome::Quantized { generation, .. }
+            | Outcome::FullStats { generation, .. }
             | Outcome::Failed { generation, .. } => *generation,
         };
         if generation != self.generation {
@@ -156,6 +161,7 @@ impl Preview {
                 self.stats = Some(stats);
                 self.full_size = Some(full_size);
             }
+            Outcome::FullStats { stats, .. } => self.full_stats = Some(stats),
             Outcome::Failed { error, .. } => {
                 if self.original.is_loading() {
                     self.original = PaneState::Failed {

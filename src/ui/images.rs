@@ -46,11 +46,11 @@ pub fn draw(frame: &mut Frame, areas: &Areas, app: &App) {
     } else {
         format!("quantizing k={k}…")
     };
-    // Say which image the figures are measured on: the preview, not the full photo.
+    // The status line has the full-resolution figures; these are the preview's own.
     let figures = preview.stats.as_ref().map(|s| {
         format!(
-            " PSNR, PNG size at preview {}×{} ",
-            s.preview_size.0, s.preview_size.1
+            " {}×{} preview · PSNR {:.1} dB ",
+            s.preview_size.0, s.preview_size.1, s.psnr
         )
     });
     pane(

@@ -16,50 +16,64 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(vec![figures(app), second_line(app)]), area);
 }
 
+/// Most important first, so a narrow terminal cuts the least important end.
 fn figures(app: &App) -> Line<'static> {
     let sep = || Span::styled(" · ", theme::DIM);
-    let mut spans = vec![Span::raw(
-        app.status
-            .protocol
-            .clone()
-            .unwrap_or_else(|| "detecting…".into()),
+    let mut spans = vec![Span::styled(
+        format!("k={}", app.settings.k()),
+        theme::TITLE,
     )];
-    if let Some((w, h)) = app.preview.full_size {
+    let preview = &app.preview;
+    let file = app
+        .library
+        .current()
+        .map_or_else(|| "?".into(), |e| human_bytes(e.bytes));
+    if let Some(full) = &preview.full_stats {
+        spans.extend([
+            sep(),
+            Span::raw(psnr(full.psnr)),
+            sep(),
+            Span::raw(format!(
+                "{file} → {} PNG",
+                human_bytes(full.png_bytes as u64)
+            )),
+        ]);
+    } else if let Some(stats) = &preview.stats {
+        spans.extend([
+            sep(),
+            Span::raw(format!("preview {}", psnr(stats.psnr))),
+            sep(),
+            Span::styled(
+                format!("{file} → full-size PNG: computing…"),
+                theme::PENDING,
+            ),
+        ]);
+    }
+    spans.extend([sep(), Span::raw(app.settings.space.to_string())]);
+    if app.settings.dither {
+        spans.extend([sep(), Span::raw("dither")]);
+    }
+    if let Some((w, h)) = preview.full_size {
         spans.extend([sep(), Span::raw(format!("{w}×{h}"))]);
     }
     spans.extend([
         sep(),
-        Span::raw(format!("k={}", app.settings.k())),
-        sep(),
-        Span::raw(app.settings.space.to_string()),
-        sep(),
-        Span::raw(if app.settings.dither {
-            "dither"
-        } else {
-            "no dither"
-        }),
+        Span::raw(
+            app.status
+                .protocol
+                .clone()
+                .unwrap_or_else(|| "detecting graphics…".into()),
+        ),
     ]);
-    if let Some(stats) = &app.preview.stats {
-        let psnr = if stats.psnr.is_finite() {
-            format!("PSNR {:.1} dB", stats.psnr)
-        } else {
-            "PSNR ∞ (exact)".to_owned()
-        };
-        let file = app
-            .library
-            .current()
-            .map_or_else(|| "?".into(), |e| human_bytes(e.bytes));
-        spans.extend([
-            sep(),
-            Span::raw(psnr),
-            sep(),
-            Span::raw(format!(
-                "{file} → {} indexed PNG",
-                human_bytes(stats.png_bytes as u64)
-            )),
-        ]);
-    }
     Line::from(spans)
+}
+
+fn psnr(db: f64) -> String {
+    if db.is_finite() {
+        format!("PSNR {db:.1} dB")
+    } else {
+        "PSNR ∞ (exact)".to_owned()
+    }
 }
 
 fn second_line(app: &App) -> Line<'static> {

@@ -2,7 +2,7 @@
 //! loading → loaded → error, plus help and a too-small terminal.
 
 use crossterm::event::KeyCode;
-use kquant::msg::{Msg, Outcome, PreviewStats};
+use kquant::msg::{FullStats, Msg, Outcome, PreviewStats};
 use kquant::ui;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -48,6 +48,18 @@ fn loading_then_loaded_then_error() {
         full_size: (5472, 3648),
     }));
     insta::assert_snapshot!("loaded", screen(&app, SCREEN.width, SCREEN.height));
+
+    app.update(Msg::Job(Outcome::FullStats {
+        generation: request.generation,
+        stats: FullStats {
+            psnr: 31.27,
+            png_bytes: 2_480_000,
+        },
+    }));
+    insta::assert_snapshot!(
+        "full_size_figures",
+        screen(&app, SCREEN.width, SCREEN.height)
+    );
 
     app.update(press(KeyCode::Char('+')));
     insta::assert_snapshot!(

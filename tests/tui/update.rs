@@ -205,3 +205,28 @@ fn resizing_re_requests_at_the_new_pane_size_and_too_small_requests_nothing() {
     assert!(after.cells.width > before.width && after.want_original);
     assert!(app.update(Msg::Input(Event::Resize(30, 8))).is_empty());
 }
+
+#[test]
+fn full_size_figures_arrive_last_and_stale_ones_are_dropped() {
+    use kquant::msg::FullStats;
+    let (mut app, effects) = app_with(&["a.jpg"]);
+    let old = only_preview(&effects).generation;
+    let figures = FullStats {
+        psnr: 30.0,
+        png_bytes: 1000,
+    };
+    let new = only_preview(&app.update(press(KeyCode::Char('+')))).generation;
+    app.update(Msg::Job(Outcome::FullStats {
+        generation: old,
+        stats: figures,
+    }));
+    assert!(app.preview.full_stats.is_none());
+    app.update(Msg::Job(Outcome::FullStats {
+        generation: new,
+        stats: figures,
+    }));
+    assert_eq!(app.preview.full_stats, Some(figures));
+    // Any new request forgets them until they are recomputed for it.
+    app.update(press(KeyCode::Char('d')));
+    assert!(app.preview.full_stats.is_none());
+}
