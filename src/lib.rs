@@ -1,7 +1,9 @@
-//! kquant: browse a folder of photos and compress each one by k-means colour quantization.
+//! kquant: browse a folder of photos in the terminal and compress each one by k-means colour
+//! quantization.
 //!
 //! Module map (see ARCHITECTURE.md for the data flow):
-//!
+//! - [`quant`]: the engine: colour histogram, k-means (sRGB or Oklab), remapping, metrics.
 //! - [`text`]: sanitising file-derived text before it reaches a terminal.
 
+pub mod quant;
 pub mod text;

@@ -1,0 +1,528 @@
+//! The k-means colour quantization engine: pure, deterministic, rayon-parallel, no I/O.
+//!
+//! Pipeline, for an image and a k:
+//! 1. [`Histogram`]: the distinct colours with their pixel counts (built once per image).
+//! 2. Clustering of the distinct colours weighted by their counts, in sRGB or Oklab:
+//!    greedy k-means++ seeding and Lloyd iterations on a coarse histogram (`coarse`), then
+//!    Lloyd iterations on the exact distinct colours until no centroid moves more than
+//!    `epsilon`, both with Hamerly's bounds (`kmeans`). Cancellation is checked and progress
+//!    reported between iterations.
+//! 3. The centroids are rounded to 8-bit sRGB and every distinct colour is assigned to its
+//!    nearest entry of that rounded palette, so remapping the pixels is a table lookup (or
+//!    Floyd–Steinberg dithering with an exact nearest search, `remap`).
+//! 4. MSE and PSNR over all pixels and the three 8-bit channels; the palette sorted by share.
+//!
+//! ```
+//! use kquant::quant::{quantize, Control, Params, Pixels};
+//! let px = Pixels::from_rgb_bytes(2, 1, &[255, 0, 0, 0, 0, 255]).unwrap();
+//! let q = quantize(&px, &Params::new(16), &Control::none()).unwrap();
+//! assert_eq!(q.palette.len(), 2);
+//! assert!(q.psnr.is_infinite());
+//! ```
+
+// Lane- and channel-indexed loops over several arrays at once read better indexed, and
+// vectorise the same.
+#![allow(clippy::needless_range_loop)]
+
+mod coarse;
+mod color;
+mod histogram;
+mod kmeans;
+mod pixels;
+mod remap;
+mod rng;
+mod seed;
+
+use std::fmt;
+
+use image::RgbImage;
+use rayon::prelude::*;
+
+pub use color::{dist2, oklab_to_srgb_f32, srgb_to_oklab};
+pub use histogram::Histogram;
+pub use pixels::Pixels;
+
+use coarse::Coarse;
+use histogram::key;
+use kmeans::{Bound, Lloyd};
+
+/// Below this many distinct colours, seeding runs directly on them.
+const COARSE_MIN_DISTINCT: usize = 16_384;
+/// Bin resolutions (bits per channel) of the coarse levels, coarsest first.
+const COARSE_BITS: [u32; 2] = [5, 6];
+/// Lloyd iterations on the exact distinct colours after the binned levels converged: their
+/// gain is small (hundredths of a dB) and each costs a pass over every distinct colour.
+const EXACT_ITERATIONS: u32 = 4;
+/// A level also stops when an iteration lowers the error by less than this fraction: Lloyd's
+/// long tail of tiny moves costs many iterations for no visible (or measurable at 0.01 dB)
+/// change.
+const MIN_IMPROVEMENT: f64 = 1e-4;
+/// Pixels per parallel chunk when remapping.
+const PIXEL_CHUNK: usize = 1 << 16;
+
+/// The space distances are measured in while clustering.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ColorSpace {
+    /// Plain 8-bit sRGB, as the original notebook did; maximises PSNR.
+    #[default]
+    Srgb,
+    /// Oklab, a perceptual space: distances match what the eye sees better.
+    Oklab,
+}
+
+impl fmt::Display for ColorSpace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ColorSpace::Srgb => "sRGB",
+            ColorSpace::Oklab => "Oklab",
+        })
+    }
+}
+
+/// What to compute.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Params {
+    /// Palette size, 1..=256 (clamped).
+    pub k: u16,
+    pub space: ColorSpace,
+    /// Floyd–Steinberg dithering when remapping.
+    pub dither: bool,
+    pub seed: u64,
+    /// Iteration cap for each of the two levels (coarse, exact).
+    pub max_iterations: u32,
+    /// Converged when no centroid moves more than this (0..255 units), or when an iteration
+    /// improves the error by less than 0.01%.
+    pub epsilon: f32,
+}
+
+impl Default for Params {
+    fn default() -> Params {
+        Params {
+            k: 16,
+            space: ColorSpace::Srgb,
+            dither: false,
+            seed: 0,
+            max_iterations: 100,
+            epsilon: 0.05,
+        }
+    }
+}
+
+impl Params {
+    /// Defaults with the given k.
+    pub fn new(k: u16) -> Params {
+        Params {
+            k,
+            ..Params::default()
+        }
+    }
+}
+
+/// Reported after each Lloyd iteration.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress<'a> {
+    /// 1-based, counted across both levels.
+    pub iteration: u32,
+    /// The current centroids, as the nearest 8-bit sRGB colours.
+    pub centroids: &'a [[u8; 3]],
+    /// Weighted squared error (summed over pixels) of the current assignment, in the
+    /// clustering space. Never increases from one iteration to the next.
+    pub inertia: f64,
+}
+
+/// Cancellation and progress hooks, consulted between iterations.
+#[derive(Clone, Copy, Default)]
+pub struct Control<'a> {
+    cancel: Option<&'a (dyn Fn() -> bool + Sync)>,
+    progress: Option<&'a (dyn Fn(&Progress<'_>) + Sync)>,
+}
+
+impl<'a> Control<'a> {
+    /// Never cancelled, reports nothing.
+    pub fn none() -> Control<'static> {
+        Control {
+            cancel: None,
+            progress: None,
+        }
+    }
+
+    /// Both hooks.
+    pub fn new(
+        cancel: &'a (dyn Fn() -> bool + Sync),
+        progress: &'a (dyn Fn(&Progress<'_>) + Sync),
+    ) -> Control<'a> {
+        Control {
+            cancel: Some(cancel),
+            progress: Some(progress),
+        }
+    }
+
+    /// Only a cancellation check.
+    pub fn cancel_only(cancel: &'a (dyn Fn() -> bool + Sync)) -> Control<'a> {
+        Control {
+            cancel: Some(cancel),
+            progress: None,
+        }
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancel.is_some_and(|c| c())
+    }
+}
+
+/// The work was cancelled through [`Control`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("cancelled")]
+pub struct Cancelled;
+
+/// A quantized image.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Quantized {
+    pub width: u32,
+    pub height: u32,
+    /// Most used first; at most k entries and at most the number of distinct colours.
+    pub palette: Vec<[u8; 3]>,
+    /// Pixels per palette entry, same order.
+    pub counts: Vec<u64>,
+    /// One palette index per pixel, row-major.
+    pub indices: Vec<u8>,
+    /// Mean squared error over all pixels and the three 8-bit RGB channels.
+    pub mse: f64,
+    /// `10·log10(255²/mse)`, infinite when lossless.
+    pub psnr: f64,
+    /// Lloyd iterations run (both levels).
+    pub iterations: u32,
+}
+
+impl Quantized {
+    /// The image with every pixel replaced by its palette colour.
+    pub fn to_rgb_image(&self) -> RgbImage {
+        let raw: Vec<u8> = self
+            .indices
+            .par_iter()
+            .flat_map_iter(|&i| {
+                self.palette
+                    .get(usize::from(i))
+                    .copied()
+                    .unwrap_or_default()
+            })
+            .collect();
+        RgbImage::from_raw(self.width, self.height, raw).unwrap_or_default()
+    }
+}
+
+/// PSNR in dB for an MSE over 8-bit channels.
+pub fn psnr(mse: f64) -> f64 {
+    if mse <= 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    }
+}
+
+/// Quantizes `pixels` to at most `params.k` colours.
+pub fn quantize(
+    pixels: &Pixels,
+    params: &Params,
+    control: &Control,
+) -> Result<Quantized, Cancelled> {
+    let histogram = Histogram::new(pixels);
+    quantize_with(pixels, &histogram, params, control)
+}
+
+/// Like [`quantize`], reusing a histogram built from the same `pixels`.
+pub fn quantize_with(
+    pixels: &Pixels,
+    histogram: &Histogram,
+    params: &Params,
+    control: &Control,
+) -> Result<Quantized, Cancelled> {
+    let k = usize::from(params.k.clamp(1, 256));
+    let Clustering {
+        palette,
+        assign,
+        iterations,
+    } = if histogram.distinct() <= k {
+        // Few enough colours: keep them all, lossless. Indices fit u32 (< 2^24 colours).
+        #[allow(clippy::cast_possible_truncation)]
+        let assign = (0..histogram.distinct() as u32).collect();
+        Clustering {
+            palette: histogram.colours.clone(),
+            assign,
+            iterations: 0,
+        }
+    } else {
+        cluster(histogram, k, params, control)?
+    };
+    let mut counts = vec![0u64; palette.len()];
+    for (&a, &c) in assign.iter().zip(&histogram.counts) {
+        counts[a as usize] += u64::from(c);
+    }
+    let (palette, counts, lut) = compact(&palette, &counts);
+    let width = pixels.width;
+    let height = pixels.height;
+    if params.dither && palette.len() > 1 {
+        let raw = remap::dither(width as usize, &pixels.rgb, &palette, params.space);
+        let mut counts = vec![0u64; palette.len()];
+        for &i in &raw {
+            counts[usize::from(i)] += 1;
+        }
+        let (palette2, counts, lut) = compact(&palette, &counts);
+        let indices: Vec<u8> = raw.par_iter().map(|&i| lut[usize::from(i)]).collect();
+        let sq: u64 = indices
+            .par_chunks(PIXEL_CHUNK)
+            .zip(pixels.rgb.par_chunks(PIXEL_CHUNK))
+            .map(|(i, p)| {
+                i.iter()
+                    .zip(p)
+                    .map(|(&i, &c)| err2(c, palette2[usize::from(i)]))
+                    .sum::<u64>()
+            })
+            .sum();
+        let mse = mse_of(sq, pixels.len());
+        return Ok(Quantized {
+            width,
+            height,
+            palette: palette2,
+            counts,
+            indices,
+            mse,
+            psnr: psnr(mse),
+            iterations,
+        });
+    }
+    let colour_index: Vec<u8> = assign.iter().map(|&a| lut[a as usize]).collect();
+    // A 16 MB colour → entry table: one lookup per pixel, spread over the cores.
+    let mut table = vec![0u8; 1 << 24];
+    for (&c, &i) in histogram.colours.iter().zip(&colour_index) {
+        table[key(c)] = i;
+    }
+    let indices: Vec<u8> = pixels
+        .rgb
+        .par_chunks(PIXEL_CHUNK)
+        .flat_map_iter(|c| c.iter().map(|&c| table[key(c)]))
+        .collect();
+    let sq: u64 = histogram
+        .colours
+        .iter()
+        .zip(&histogram.counts)
+        .zip(&colour_index)
+        .map(|((&c, &n), &i)| u64::from(n) * err2(c, palette[usize::from(i)]))
+        .sum();
+    let mse = mse_of(sq, pixels.len());
+    Ok(Quantized {
+        width,
+        height,
+        palette,
+        counts,
+        indices,
+        mse,
+        psnr: psnr(mse),
+        iterations,
+    })
+}
+
+fn err2(a: [u8; 3], b: [u8; 3]) -> u64 {
+    (0..3).map(|c| u64::from(a[c].abs_diff(b[c])).pow(2)).sum()
+}
+
+fn mse_of(sq: u64, pixels: usize) -> f64 {
+    if pixels == 0 {
+        return 0.0;
+    }
+    // Exact enough: both are far below 2^53 for any image we accept.
+    #[allow(clippy::cast_precision_loss)]
+    let v = sq as f64 / (3.0 * pixels as f64);
+    v
+}
+
+/// Sorts a palette by count (then colour), drops unused entries and merges duplicates.
+/// Returns the new palette, counts, and a table from old to new index.
+fn compact(palette: &[[u8; 3]], counts: &[u64]) -> (Vec<[u8; 3]>, Vec<u64>, Vec<u8>) {
+    let mut merged: Vec<([u8; 3], u64, Vec<usize>)> = Vec::new();
+    let mut by_colour: Vec<usize> = (0..palette.len()).filter(|&i| counts[i] > 0).collect();
+    by_colour.sort_by_key(|&i| palette[i]);
+    for i in by_colour {
+        match merged.last_mut() {
+            Some(m) if m.0 == palette[i] => {
+                m.1 += counts[i];
+                m.2.push(i);
+            }
+            _ => merged.push((palette[i], counts[i], vec![i])),
+        }
+    }
+    merged.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut lut = vec![0u8; palette.len()];
+    for (new, m) in merged.iter().enumerate() {
+        for &old in &m.2 {
+            // At most 256 entries.
+            lut[old] = u8::try_from(new).unwrap_or(u8::MAX);
+        }
+    }
+    (
+        merged.iter().map(|m| m.0).collect(),
+        merged.iter().map(|m| m.1).collect(),
+        lut,
+    )
+}
+
+/// The outcome of clustering: palette (rounded centroids), the palette entry of every distinct
+/// colour, and the iterations run.
+struct Clustering {
+    palette: Vec<[u8; 3]>,
+    assign: Vec<u32>,
+    iterations: u32,
+}
+
+/// Clusters the distinct colours into `k` (< distinct) groups. Returns the palette (rounded
+/// centroids), the palette entry of every distinct colour, and the iterations run.
+///
+/// Coarse-to-fine: seeding and most iterations run on binned histograms (5 then 6 bits per
+/// channel), each level warm-started from the one before with its Hamerly bounds carried over;
+/// the exact distinct colours come last.
+fn cluster(
+    histogram: &Histogram,
+    k: usize,
+    params: &Params,
+    control: &Control,
+) -> Result<Clustering, Cancelled> {
+    let space = params.space;
+    let colours = &histogram.colours;
+    let counts = &histogram.counts;
+    let points: Vec<[f32; 3]> = colours.par_iter().map(|&c| space.point(c)).collect();
+    let mut rng = rng::Rng::new(params.seed);
+    let cancelled = || control.is_cancelled();
+    let mut iterations = 0u32;
+    let mut report = |centroids: &[[f32; 3]], inertia: f64| -> Result<(), Cancelled> {
+        iterations += 1;
+        if control.is_cancelled() {
+            return Err(Cancelled);
+        }
+        if let Some(progress) = control.progress {
+            let rgb: Vec<[u8; 3]> = centroids.iter().map(|&c| space.rgb(c)).collect();
+            progress(&Progress {
+                iteration: iterations,
+                centroids: &rgb,
+                inertia,
+            });
+        }
+        Ok(())
+    };
+
+    let mut levels: Vec<Coarse> = Vec::new();
+    if colours.len() > COARSE_MIN_DISTINCT {
+        for bits in COARSE_BITS {
+            let level = Coarse::new(colours, counts, &points, bits);
+            // A level must leave room for k distinct seeds and actually shrink the problem.
+            if level.points.len() >= 4 * k && level.points.len() * 2 <= colours.len() {
+                levels.push(level);
+            }
+        }
+    }
+
+    // Seed on the first level, then iterate level by level.
+    let (seed_points, seed_weights) = match levels.first() {
+        Some(l) => (&l.points[..], &l.weights[..]),
+        None => (&points[..], &counts[..]),
+    };
+    let mut centroids = seed::kmeans_pp(seed_points, seed_weights, k, &mut rng, &cancelled)?;
+    let mut carried: Option<(Vec<Bound>, usize)> = None;
+    for li in 0..=levels.len() {
+        let (lp, lw, scatter, cap) = match levels.get(li) {
+            Some(l) => (
+                &l.points[..],
+                &l.weights[..],
+                l.scatter,
+                params.max_iterations,
+            ),
+            None if levels.is_empty() => (&points[..], &counts[..], 0.0, params.max_iterations),
+            None => (
+                &points[..],
+                &counts[..],
+                0.0,
+                params.max_iterations.min(EXACT_ITERATIONS),
+            ),
+        };
+        let bounds = match carried.take() {
+            None => vec![Bound::UNKNOWN; lp.len()],
+            Some((prev_bounds, prev)) => {
+                let prev_level = &levels[prev];
+                let parent = parent_bins(
+                    &prev_level.bin_of,
+                    levels.get(li).map(|l| &l.bin_of[..]),
+                    lp.len(),
+                );
+                transfer(&prev_bounds, &prev_level.points, lp, &parent)
+            }
+        };
+        let mut lloyd = Lloyd::new(lp, lw, centroids, bounds);
+        let mut last = f64::INFINITY;
+        for _ in 0..cap {
+            let step = lloyd.step();
+            report(&lloyd.centroids, step.inertia + scatter)?;
+            if step.max_move <= params.epsilon
+                || last - step.inertia <= MIN_IMPROVEMENT * step.inertia
+            {
+                break;
+            }
+            last = step.inertia;
+        }
+        if li == levels.len() {
+            // Round to what the PNG can hold, then give every colour its nearest rounded entry.
+            let palette: Vec<[u8; 3]> = lloyd.centroids.iter().map(|&c| space.rgb(c)).collect();
+            let rounded: Vec<[f32; 3]> = palette.iter().map(|&c| space.point(c)).collect();
+            lloyd.move_to(&rounded);
+            lloyd.assign();
+            let assign = lloyd.bounds.iter().map(|b| b.assign).collect();
+            return Ok(Clustering {
+                palette,
+                assign,
+                iterations,
+            });
+        }
+        lloyd.settle();
+        centroids = lloyd.centroids;
+        carried = Some((lloyd.bounds, li));
+    }
+    unreachable!("the loop returns at the exact level")
+}
+
+/// For each point of the next level, its bin in the previous level. `prev_bin_of` maps distinct
+/// colours to previous-level bins, `next_bin_of` distinct colours to next-level bins (`None`
+/// when the next level is the distinct colours themselves).
+fn parent_bins(prev_bin_of: &[u32], next_bin_of: Option<&[u32]>, next_len: usize) -> Vec<u32> {
+    match next_bin_of {
+        None => prev_bin_of.to_vec(),
+        Some(next) => {
+            let mut parent = vec![0u32; next_len];
+            for (&n, &p) in next.iter().zip(prev_bin_of) {
+                parent[n as usize] = p;
+            }
+            parent
+        }
+    }
+}
+
+/// Starting bounds for a finer level: each point starts in its parent bin's cluster, and the
+/// parent's lower bound, less the point's distance to the parent's mean, still bounds its
+/// distance to every other centroid (triangle inequality).
+fn transfer(
+    prev: &[Bound],
+    prev_points: &[[f32; 3]],
+    points: &[[f32; 3]],
+    parent: &[u32],
+) -> Vec<Bound> {
+    points
+        .par_iter()
+        .zip(parent.par_iter())
+        .map(|(&p, &b)| {
+            let pb = prev[b as usize];
+            let r = dist2(p, prev_points[b as usize]).sqrt();
+            Bound {
+                assign: pb.assign,
+                upper: f32::INFINITY,
+                lower: (pb.lower - r).max(0.0),
+            }
+        })
+        .collect()
+}

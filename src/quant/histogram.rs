@@ -1,0 +1,142 @@
+//! The colour histogram: every distinct colour of an image with its pixel count. Clustering
+//! works on this, so its cost grows with the variety of colours rather than with megapixels.
+//! Build it once per image and reuse it for every k.
+//!
+//! Counting 16.7 million possible colours in one table is slow: 64 MB of counters thrash the
+//! TLB and every page has to be faulted in and zeroed. Instead the pixels are bucketed by their
+//! red value (a radix pass that writes green+blue as `u16`), and each bucket is counted in a
+//! 256 KB table that stays in the L2 cache. Buckets are independent, so rayon spreads them
+//! over the cores, and the colours come out sorted.
+
+use rayon::prelude::*;
+
+use super::Pixels;
+
+/// Pixels per parallel chunk of the bucketing pass.
+const CHUNK: usize = 1 << 18;
+
+/// Distinct colours with counts.
+#[derive(Clone, Debug, Default)]
+pub struct Histogram {
+    /// Sorted by packed RGB value.
+    pub(crate) colours: Vec<[u8; 3]>,
+    pub(crate) counts: Vec<u32>,
+    pixels: usize,
+}
+
+impl Histogram {
+    /// Counts the distinct colours of `pixels`.
+    pub fn new(pixels: &Pixels) -> Histogram {
+        let rgb = &pixels.rgb;
+        // Radix pass: per chunk, one bucket of (g, b) per red value.
+        let chunks: Vec<Vec<Vec<u16>>> = rgb
+            .par_chunks(CHUNK)
+            .map(|px| {
+                let mut sizes = [0usize; 256];
+                for c in px {
+                    sizes[usize::from(c[0])] += 1;
+                }
+                let mut buckets: Vec<Vec<u16>> =
+                    sizes.iter().map(|&n| Vec::with_capacity(n)).collect();
+                for c in px {
+                    buckets[usize::from(c[0])].push(u16::from_be_bytes([c[1], c[2]]));
+                }
+                buckets
+            })
+            .collect();
+        // Count each red bucket in a cache-resident table.
+        let per_red: Vec<(Vec<[u8; 3]>, Vec<u32>)> = (0..=255u8)
+            .into_par_iter()
+            .map_init(
+                || vec![0u32; 1 << 16],
+                |table, r| {
+                    let mut touched = false;
+                    for chunk in &chunks {
+                        for &gb in &chunk[usize::from(r)] {
+                            table[usize::from(gb)] += 1;
+                            touched = true;
+                        }
+                    }
+                    let mut colours = Vec::new();
+                    let mut counts = Vec::new();
+                    if touched {
+                        for (gb, n) in table.iter_mut().enumerate() {
+                            if *n > 0 {
+                                let [g, b] = u16::try_from(gb).unwrap_or(0).to_be_bytes();
+                                colours.push([r, g, b]);
+                                counts.push(*n);
+                                *n = 0;
+                            }
+                        }
+                    }
+                    (colours, counts)
+                },
+            )
+            .collect();
+        drop(chunks);
+        let total: usize = per_red.iter().map(|p| p.0.len()).sum();
+        let mut colours = Vec::with_capacity(total);
+        let mut counts = Vec::with_capacity(total);
+        for (c, n) in per_red {
+            colours.extend_from_slice(&c);
+            counts.extend_from_slice(&n);
+        }
+        Histogram {
+            colours,
+            counts,
+            pixels: rgb.len(),
+        }
+    }
+
+    /// Number of distinct colours.
+    pub fn distinct(&self) -> usize {
+        self.colours.len()
+    }
+
+    /// Number of pixels counted.
+    pub fn pixels(&self) -> usize {
+        self.pixels
+    }
+
+    /// The distinct colours (sorted by their packed RGB value) and their counts.
+    pub fn colours(&self) -> impl Iterator<Item = ([u8; 3], u32)> + '_ {
+        self.colours
+            .iter()
+            .copied()
+            .zip(self.counts.iter().copied())
+    }
+}
+
+/// Packed 24-bit key of a colour.
+#[inline]
+pub(crate) fn key(c: [u8; 3]) -> usize {
+    (usize::from(c[0]) << 16) | (usize::from(c[1]) << 8) | usize::from(c[2])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_every_distinct_colour_sorted() {
+        let px = Pixels {
+            width: 5,
+            height: 1,
+            rgb: vec![[9, 9, 9], [1, 2, 3], [9, 9, 9], [0, 0, 0], [1, 2, 4]],
+            alpha: None,
+        };
+        let h = Histogram::new(&px);
+        assert_eq!(h.distinct(), 4);
+        assert_eq!(h.pixels(), 5);
+        let got: Vec<_> = h.colours().collect();
+        assert_eq!(
+            got,
+            vec![
+                ([0, 0, 0], 1),
+                ([1, 2, 3], 1),
+                ([1, 2, 4], 1),
+                ([9, 9, 9], 2)
+            ]
+        );
+    }
+}

@@ -1,0 +1,363 @@
+//! Weighted Lloyd iterations, accelerated with Hamerly's bounds.
+//!
+//! Every point carries an upper bound on the distance to its centroid and a lower bound on the
+//! distance to any other centroid. After centroids move, the bounds are loosened by how far they
+//! moved; a point whose upper bound is still below the larger of its lower bound and half the
+//! distance from its centroid to the nearest other one provably keeps its centroid and costs no
+//! distance computation. Near convergence almost every point is skipped, so an iteration costs
+//! about one pass over memory. Assignments stay exact: the result is the same as plain Lloyd.
+//!
+//! Sums are accumulated per fixed-size chunk and reduced in chunk order, so results do not depend
+//! on how rayon schedules the chunks.
+
+use rayon::prelude::*;
+
+use super::color::dist2;
+
+/// Points per parallel chunk.
+const CHUNK: usize = 1 << 13;
+/// SIMD-friendly width of the centroid scan.
+const LANES: usize = 8;
+/// Padding centroids sit this far away so they are never nearest.
+const FAR: f32 = 1.0e18;
+
+/// Per-point state: assigned centroid and Hamerly's two bounds (plain distances, not squared).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Bound {
+    pub assign: u32,
+    pub upper: f32,
+    pub lower: f32,
+}
+
+impl Bound {
+    /// Nothing known yet: the first pass computes the exact assignment.
+    pub const UNKNOWN: Bound = Bound {
+        assign: 0,
+        upper: f32::INFINITY,
+        lower: 0.0,
+    };
+}
+
+/// Centroids laid out as structure-of-arrays, padded to a multiple of `LANES`.
+struct Soa {
+    x: Vec<f32>,
+    y: Vec<f32>,
+    z: Vec<f32>,
+}
+
+impl Soa {
+    fn new(c: &[[f32; 3]]) -> Soa {
+        let n = c.len().div_ceil(LANES) * LANES;
+        let mut soa = Soa {
+            x: vec![FAR; n],
+            y: vec![FAR; n],
+            z: vec![FAR; n],
+        };
+        for (i, p) in c.iter().enumerate() {
+            soa.x[i] = p[0];
+            soa.y[i] = p[1];
+            soa.z[i] = p[2];
+        }
+        soa
+    }
+
+    /// Index of the nearest centroid and the squared distances to the nearest and second
+    /// nearest. Lane-wise and branch-free so the compiler vectorises it.
+    fn nearest2(&self, p: [f32; 3]) -> (u32, f32, f32) {
+        let mut b1 = [f32::INFINITY; LANES];
+        let mut b2 = [f32::INFINITY; LANES];
+        let mut i1 = [0u32; LANES];
+        let chunks = self
+            .x
+            .chunks_exact(LANES)
+            .zip(self.y.chunks_exact(LANES))
+            .zip(self.z.chunks_exact(LANES));
+        let mut base = 0u32;
+        for ((xs, ys), zs) in chunks {
+            for l in 0..LANES {
+                let dx = p[0] - xs[l];
+                let dy = p[1] - ys[l];
+                let dz = p[2] - zs[l];
+                let d = dx * dx + dy * dy + dz * dz;
+                let closer = d < b1[l];
+                b2[l] = if closer { b1[l] } else { b2[l].min(d) };
+                b1[l] = if closer { d } else { b1[l] };
+                // LANES is 8, so the lane number fits.
+                #[allow(clippy::cast_possible_truncation)]
+                let j = base + l as u32;
+                i1[l] = if closer { j } else { i1[l] };
+            }
+            base += LANES as u32;
+        }
+        let mut best = 0;
+        for l in 1..LANES {
+            if b1[l] < b1[best] || (b1[l] == b1[best] && i1[l] < i1[best]) {
+                best = l;
+            }
+        }
+        let mut second = b2[best];
+        for l in 0..LANES {
+            if l != best {
+                second = second.min(b1[l]);
+            }
+        }
+        (i1[best], b1[best], second)
+    }
+}
+
+/// Half the distance from each centroid to its nearest other centroid.
+fn half_separation(c: &[[f32; 3]]) -> Vec<f32> {
+    let mut s = vec![f32::INFINITY; c.len()];
+    for i in 0..c.len() {
+        for j in (i + 1)..c.len() {
+            let d = dist2(c[i], c[j]);
+            s[i] = s[i].min(d);
+            s[j] = s[j].min(d);
+        }
+    }
+    s.iter().map(|d| 0.5 * d.sqrt()).collect()
+}
+
+/// Per-cluster sums of one assignment pass: weight, weighted coordinates, weighted squared norm.
+#[derive(Clone, Debug)]
+pub(crate) struct Sums {
+    pub weight: Vec<f64>,
+    pub coord: Vec<[f64; 3]>,
+    pub norm2: Vec<f64>,
+}
+
+impl Sums {
+    fn zero(k: usize) -> Sums {
+        Sums {
+            weight: vec![0.0; k],
+            coord: vec![[0.0; 3]; k],
+            norm2: vec![0.0; k],
+        }
+    }
+
+    fn add(&mut self, o: &Sums) {
+        for j in 0..self.weight.len() {
+            self.weight[j] += o.weight[j];
+            self.norm2[j] += o.norm2[j];
+            for d in 0..3 {
+                self.coord[j][d] += o.coord[j][d];
+            }
+        }
+    }
+}
+
+/// What one Lloyd step did.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Step {
+    /// Weighted squared error of the new assignment against the centroids it was made with.
+    /// Lloyd's algorithm never increases it from one step to the next.
+    pub inertia: f64,
+    /// Largest distance a centroid moved in the update.
+    pub max_move: f32,
+}
+
+/// A weighted k-means run over fixed points, resumable step by step.
+pub(crate) struct Lloyd<'a> {
+    points: &'a [[f32; 3]],
+    weights: &'a [u32],
+    pub centroids: Vec<[f32; 3]>,
+    pub bounds: Vec<Bound>,
+    /// How far each centroid moved since the bounds were last brought up to date.
+    pending: Vec<f32>,
+}
+
+impl<'a> Lloyd<'a> {
+    pub fn new(
+        points: &'a [[f32; 3]],
+        weights: &'a [u32],
+        centroids: Vec<[f32; 3]>,
+        bounds: Vec<Bound>,
+    ) -> Lloyd<'a> {
+        debug_assert_eq!(points.len(), weights.len());
+        debug_assert_eq!(points.len(), bounds.len());
+        let pending = vec![0.0; centroids.len()];
+        Lloyd {
+            points,
+            weights,
+            centroids,
+            bounds,
+            pending,
+        }
+    }
+
+    /// Assigns every point to its nearest centroid (exactly) and returns the cluster sums.
+    pub fn assign(&mut self) -> Sums {
+        let k = self.centroids.len();
+        let soa = Soa::new(&self.centroids);
+        let sep = half_separation(&self.centroids);
+        // Loosening every lower bound by the largest move is enough; the point whose own
+        // centroid moved most only needs the second largest.
+        let (mut arg1, mut max1, mut max2) = (usize::MAX, 0.0f32, 0.0f32);
+        for (j, &m) in self.pending.iter().enumerate() {
+            if m > max1 {
+                max2 = max1;
+                max1 = m;
+                arg1 = j;
+            } else if m > max2 {
+                max2 = m;
+            }
+        }
+        let pending = &self.pending;
+        let centroids = &self.centroids;
+        let partial: Vec<Sums> = self
+            .bounds
+            .par_chunks_mut(CHUNK)
+            .zip(self.points.par_chunks(CHUNK))
+            .zip(self.weights.par_chunks(CHUNK))
+            .map(|((bounds, points), weights)| {
+                let mut acc = Sums::zero(k);
+                for ((b, &x), &w) in bounds.iter_mut().zip(points).zip(weights) {
+                    let a = b.assign as usize;
+                    b.upper += pending[a];
+                    b.lower -= if a == arg1 { max2 } else { max1 };
+                    let m = sep[a].max(b.lower);
+                    if b.upper > m {
+                        b.upper = dist2(x, centroids[a]).sqrt();
+                        if b.upper > m {
+                            let (j, d1, d2) = soa.nearest2(x);
+                            *b = Bound {
+                                assign: j,
+                                upper: d1.sqrt(),
+                                lower: d2.sqrt(),
+                            };
+                        }
+                    }
+                    let a = b.assign as usize;
+                    let w = f64::from(w);
+                    acc.weight[a] += w;
+                    let xd = x.map(f64::from);
+                    acc.norm2[a] += w * (xd[0] * xd[0] + xd[1] * xd[1] + xd[2] * xd[2]);
+                    for d in 0..3 {
+                        acc.coord[a][d] += w * xd[d];
+                    }
+                }
+                acc
+            })
+            .collect();
+        self.pending.fill(0.0);
+        let mut total = Sums::zero(k);
+        for p in &partial {
+            total.add(p);
+        }
+        total
+    }
+
+    /// Moves the centroids to `to`, recording the movement for the bounds.
+    pub fn move_to(&mut self, to: &[[f32; 3]]) {
+        for ((c, &t), p) in self.centroids.iter_mut().zip(to).zip(&mut self.pending) {
+            *p += dist2(*c, t).sqrt();
+            *c = t;
+        }
+    }
+
+    /// One Lloyd step: assign, then move every centroid to the weighted mean of its points.
+    /// An empty cluster is re-seeded at the point that currently costs the most.
+    pub fn step(&mut self) -> Step {
+        let sums = self.assign();
+        let k = self.centroids.len();
+        let mut inertia = 0.0;
+        let mut next = self.centroids.clone();
+        let mut empty = Vec::new();
+        for j in 0..k {
+            let w = sums.weight[j];
+            let c = self.centroids[j].map(f64::from);
+            let s = sums.coord[j];
+            let cc = c[0] * c[0] + c[1] * c[1] + c[2] * c[2];
+            inertia += sums.norm2[j] - 2.0 * (c[0] * s[0] + c[1] * s[1] + c[2] * s[2]) + w * cc;
+            if w > 0.0 {
+                // Means of f32 points fit f32.
+                #[allow(clippy::cast_possible_truncation)]
+                let mean = s.map(|v| (v / w) as f32);
+                next[j] = mean;
+            } else {
+                empty.push(j);
+            }
+        }
+        if !empty.is_empty() {
+            for (j, p) in empty.iter().zip(self.costliest(empty.len())) {
+                next[*j] = self.points[p];
+            }
+        }
+        self.move_to(&next);
+        let max_move = self.pending.iter().copied().fold(0.0, f32::max);
+        Step {
+            inertia: inertia.max(0.0),
+            max_move,
+        }
+    }
+
+    /// The `n` points with the largest weighted distance to their centroid (by the upper bound,
+    /// which is exact for any point examined this pass), highest first, ties by index.
+    fn costliest(&self, n: usize) -> Vec<usize> {
+        let mut scored: Vec<(f64, usize)> = self
+            .bounds
+            .iter()
+            .zip(self.weights)
+            .enumerate()
+            .map(|(i, (b, &w))| {
+                let d = f64::from(dist2(self.points[i], self.centroids[b.assign as usize]));
+                (f64::from(w) * d, i)
+            })
+            .collect();
+        scored.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        scored.into_iter().take(n).map(|(_, i)| i).collect()
+    }
+
+    /// Applies the pending centroid movement to every bound, so the bounds can be handed on.
+    pub fn settle(&mut self) {
+        let max1 = self.pending.iter().copied().fold(0.0, f32::max);
+        let pending = &self.pending;
+        self.bounds.par_iter_mut().for_each(|b| {
+            b.upper += pending[b.assign as usize];
+            b.lower = (b.lower - max1).max(0.0);
+        });
+        self.pending.fill(0.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn brute(points: &[[f32; 3]], c: &[[f32; 3]]) -> Vec<u32> {
+        points
+            .iter()
+            .map(|&p| {
+                let mut best = 0;
+                for j in 1..c.len() {
+                    if dist2(p, c[j]) < dist2(p, c[best]) {
+                        best = j;
+                    }
+                }
+                best as u32
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bounded_assignment_matches_brute_force_every_step() {
+        let mut rng = super::super::rng::Rng::new(7);
+        let points: Vec<[f32; 3]> = (0..5000)
+            .map(|_| [0, 0, 0].map(|_: i32| (rng.next_f64() * 255.0) as f32))
+            .collect();
+        let weights: Vec<u32> = (0..5000).map(|i| 1 + (i % 7)).collect();
+        let init: Vec<[f32; 3]> = points[..37].to_vec();
+        let mut l = Lloyd::new(&points, &weights, init, vec![Bound::UNKNOWN; points.len()]);
+        let mut last = f64::INFINITY;
+        for _ in 0..30 {
+            let before = l.centroids.clone();
+            let s = l.step();
+            let got: Vec<u32> = l.bounds.iter().map(|b| b.assign).collect();
+            let want = brute(&points, &before);
+            let differ = got.iter().zip(&want).filter(|(a, b)| a != b).count();
+            assert_eq!(differ, 0, "bounded assignment differs from brute force");
+            assert!(s.inertia <= last * (1.0 + 1e-9), "{} > {}", s.inertia, last);
+            last = s.inertia;
+        }
+    }
+}

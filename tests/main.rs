@@ -1,0 +1,6 @@
+//! One integration-test crate (ripgrep style): each module covers one area.
+
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod quant;
