@@ -4,6 +4,10 @@
 //! Module map (see ARCHITECTURE.md for the data flow):
 //! - [`quant`]: the engine: colour histogram, k-means (sRGB or Oklab), remapping, metrics.
 //! - [`text`]: sanitising file-derived text before it reaches a terminal.
+//! - [`decode`]: defensive decoding (content-sniffed format, pixel budget, EXIF orientation).
+//! - [`palette_png`]: indexed PNG encoding and atomic saving that never touches an input.
 
+pub mod decode;
+pub mod palette_png;
 pub mod quant;
 pub mod text;
