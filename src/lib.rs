@@ -6,7 +6,11 @@
 //! - [`text`]: sanitising file-derived text before it reaches a terminal.
 //! - [`decode`]: defensive decoding (content-sniffed format, pixel budget, EXIF orientation).
 //! - [`palette_png`]: indexed PNG encoding and atomic saving that never touches an input.
+//! - [`batch`]: the headless `compress` mode: plan outputs, run in parallel, collect outcomes.
+//! - [`cli`]: command-line parsing into validated settings (the only clap user besides main).
 
+pub mod batch;
+pub mod cli;
 pub mod decode;
 pub mod palette_png;
 pub mod quant;
