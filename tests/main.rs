@@ -3,4 +3,8 @@
 // Test code: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cli;
+mod decode;
+mod png_out;
 mod quant;
+mod util;
