@@ -1,14 +1,24 @@
 //! kquant: browse a folder of photos in the terminal and compress each one by k-means colour
 //! quantization.
 //!
-//! Module map:
+//! Module map (see ARCHITECTURE.md for the data flow):
 //! - [`quant`]: the engine: colour histogram, k-means (sRGB or Oklab), remapping, metrics.
+//! - [`text`]: sanitising file-derived text before it reaches a terminal.
+//! - [`decode`]: defensive decoding (content-sniffed format, pixel budget, EXIF orientation).
+//! - [`palette_png`]: indexed PNG encoding and atomic saving that never touches an input.
+//! - [`batch`]: the headless `compress` mode: plan outputs, run in parallel, collect outcomes.
+//! - [`cli`]: command-line parsing into validated settings (the only clap user besides main).
 //! - The TUI: [`msg::Msg`]s from [`keymap`] and [`term`] go into [`app`] (the model and its
 //!   only mutator, `update`), which [`ui`] draws.
 
 pub mod app;
+pub mod batch;
+pub mod cli;
+pub mod decode;
 pub mod keymap;
 pub mod msg;
+pub mod palette_png;
 pub mod quant;
 pub mod term;
+pub mod text;
 pub mod ui;

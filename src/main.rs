@@ -1,1 +1,272 @@
-fn main() {}
+//! kquant binary: parse the command line, dispatch, map results to exit codes.
+//!
+//! Exit status: 0 when every file succeeded, 1 when any file failed, 2 for usage errors.
+//! Every file-derived string is sanitised (see `kquant::text`) before it is printed.
+
+use std::io::{self, IsTerminal as _, Write as _};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{CommandFactory as _, Parser as _};
+use indicatif::{ProgressBar, ProgressStyle};
+use kquant::batch::{self, Failure, Outcome, Report};
+use kquant::cli::{Cli, Command};
+use kquant::text::{sanitize, sanitize_path};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // clap exits 2 for usage errors and 0 for --help/--version.
+        Err(e) => e.exit(),
+    };
+    match cli.into_command() {
+        Command::Help => {
+            let _ = Cli::command().write_long_help(&mut io::stderr());
+            ExitCode::from(2)
+        }
+        Command::Compress { settings, json } => compress(&settings, json),
+    }
+}
+
+fn compress(settings: &batch::Settings, json: bool) -> ExitCode {
+    let plan = batch::plan(&settings.inputs, &settings.out_dir);
+    for f in &plan.failures {
+        eprintln!("{}", failure_line(f));
+    }
+    let bar = if io::stderr().is_terminal() {
+        let bar = ProgressBar::new(plan.jobs.len() as u64);
+        if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed} {wide_msg}")
+        {
+            bar.set_style(style);
+        }
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Some(bar)
+    } else {
+        None
+    };
+    let on_done = |r: Result<&Outcome, &Failure>| {
+        let print = || {
+            if let Err(f) = r {
+                eprintln!("{}", failure_line(f));
+            }
+        };
+        match &bar {
+            Some(bar) => {
+                bar.suspend(print);
+                if let Ok(o) = r {
+                    bar.set_message(sanitize_path(&o.input));
+                }
+                bar.inc(1);
+            }
+            None => print(),
+        }
+    };
+    let mut report = batch::run(&plan.jobs, settings, &on_done);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let mut failures = plan.failures;
+    failures.append(&mut report.failures);
+    report.failures = failures;
+
+    let out = if json {
+        json_report(&report)
+    } else {
+        table(&report)
+    };
+    let mut stdout = io::stdout().lock();
+    // A closed pipe (`kquant ... | head`) is not an error worth reporting.
+    let _ = stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush());
+    if report.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// `path: cause` with the whole cause chain (like anyhow's `{:#}`), sanitised.
+fn failure_line(f: &Failure) -> String {
+    sanitize(&format!(
+        "{}: {}",
+        f.path.to_string_lossy(),
+        chain(&f.error)
+    ))
+    .into_owned()
+}
+
+/// `error: source: source...`, the shape anyhow prints with `{:#}`.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        source = e.source();
+    }
+    out
+}
+
+fn human_bytes(n: u64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let f = n as f64;
+    if n >= 1 << 20 {
+        format!("{:.1} MiB", f / f64::from(1u32 << 20))
+    } else if n >= 1 << 10 {
+        format!("{:.1} KiB", f / 1024.0)
+    } else {
+        format!("{n} B")
+    }
+}
+
+fn psnr_text(p: f64) -> String {
+    if p.is_finite() {
+        format!("{p:.2} dB")
+    } else {
+        "lossless".to_owned()
+    }
+}
+
+fn table(report: &Report) -> String {
+    let header = [
+        "file", "pixels", "k", "colours", "original", "output", "ratio", "PSNR", "time",
+    ];
+    let mut rows: Vec<[String; 9]> = report
+        .outcomes
+        .iter()
+        .map(|o| {
+            [
+                sanitize_path(&o.input),
+                format!("{}x{}", o.width, o.height),
+                o.k.to_string(),
+                o.colours.to_string(),
+                human_bytes(o.original_bytes),
+                human_bytes(o.output_bytes),
+                format!("{:.1}%", o.ratio() * 100.0),
+                psnr_text(o.psnr),
+                format!("{:.2}s", o.elapsed.as_secs_f64()),
+            ]
+        })
+        .collect();
+    let orig: u64 = report.outcomes.iter().map(|o| o.original_bytes).sum();
+    let outb: u64 = report.outcomes.iter().map(|o| o.output_bytes).sum();
+    #[allow(clippy::cast_precision_loss)]
+    let ratio = if orig > 0 {
+        format!("{:.1}%", outb as f64 / orig as f64 * 100.0)
+    } else {
+        String::new()
+    };
+    rows.push([
+        format!(
+            "total: {} ok, {} failed",
+            report.outcomes.len(),
+            report.failures.len()
+        ),
+        String::new(),
+        String::new(),
+        String::new(),
+        human_bytes(orig),
+        human_bytes(outb),
+        ratio,
+        String::new(),
+        String::new(),
+    ]);
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[String]| {
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            // First column left-aligned, numbers right-aligned.
+            if i == 0 {
+                out.push_str(&format!("{cell:<w$}"));
+            } else {
+                out.push_str(&format!("  {cell:>w$}"));
+            }
+        }
+        // The total row leaves trailing cells empty.
+        out.truncate(out.trim_end().len());
+        out.push('\n');
+    };
+    line(&header.map(str::to_owned));
+    for row in &rows {
+        line(row);
+    }
+    out
+}
+
+/// JSON string literal (RFC 8259 escaping). Hand-written: one document, no serde needed.
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 || c == '\u{7f}' || c == '\u{2028}' || c == '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_f64(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x}")
+    } else {
+        "null".to_owned()
+    }
+}
+
+fn json_report(report: &Report) -> String {
+    let files: Vec<String> = report
+        .outcomes
+        .iter()
+        .map(|o| {
+            format!(
+                "{{\"input\":{},\"output\":{},\"width\":{},\"height\":{},\"pixels\":{},\"k\":{},\"colours\":{},\
+                 \"original_bytes\":{},\"output_bytes\":{},\"ratio\":{},\"psnr\":{},\"seconds\":{}}}",
+                json_str(&o.input.to_string_lossy()),
+                json_str(&o.output.to_string_lossy()),
+                o.width,
+                o.height,
+                o.pixels,
+                o.k,
+                o.colours,
+                o.original_bytes,
+                o.output_bytes,
+                json_f64(o.ratio()),
+                json_f64(o.psnr),
+                json_f64(o.elapsed.as_secs_f64()),
+            )
+        })
+        .collect();
+    let errors: Vec<String> = report
+        .failures
+        .iter()
+        .map(|f| {
+            format!(
+                "{{\"path\":{},\"error\":{}}}",
+                json_str(&f.path.to_string_lossy()),
+                json_str(&chain(&f.error))
+            )
+        })
+        .collect();
+    format!(
+        "{{\"files\":[{}],\"errors\":[{}],\"ok\":{},\"failed\":{}}}\n",
+        files.join(","),
+        errors.join(","),
+        report.outcomes.len(),
+        report.failures.len()
+    )
+}

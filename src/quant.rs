@@ -50,13 +50,17 @@ use kmeans::{Bound, Lloyd};
 const COARSE_MIN_DISTINCT: usize = 16_384;
 /// Bin resolutions (bits per channel) of the coarse levels, coarsest first.
 const COARSE_BITS: [u32; 2] = [5, 6];
+/// Largest points × k that seeding may run on.
+const SEED_BUDGET: usize = 1 << 18;
+/// Most k-means++ restarts on the seed level (fewer when points × k is large).
+const MAX_RESTARTS: usize = 4;
 /// Lloyd iterations on the exact distinct colours after the binned levels converged: their
 /// gain is small (hundredths of a dB) and each costs a pass over every distinct colour.
-const EXACT_ITERATIONS: u32 = 4;
+const EXACT_ITERATIONS: u32 = 2;
 /// A level also stops when an iteration lowers the error by less than this fraction: Lloyd's
-/// long tail of tiny moves costs many iterations for no visible (or measurable at 0.01 dB)
-/// change.
-const MIN_IMPROVEMENT: f64 = 1e-4;
+/// long tail of tiny moves costs many iterations for no visible change (measured on the corpus
+/// photos at k = 16..256: within 0.01–0.03 dB of running to epsilon, at half the time).
+const MIN_IMPROVEMENT: f64 = 5e-4;
 /// Pixels per parallel chunk when remapping.
 const PIXEL_CHUNK: usize = 1 << 16;
 
@@ -91,7 +95,7 @@ pub struct Params {
     /// Iteration cap for each of the two levels (coarse, exact).
     pub max_iterations: u32,
     /// Converged when no centroid moves more than this (0..255 units), or when an iteration
-    /// improves the error by less than 0.01%.
+    /// improves the error by less than 0.05%.
     pub epsilon: f32,
 }
 
@@ -419,72 +423,123 @@ fn cluster(
             }
         }
     }
+    // Seed on the finest level k-means++ can afford (its cost is points × k × trials): finer
+    // seeds find better optima at small k, where the choice of optimum matters most.
+    let first = levels
+        .iter()
+        .rposition(|l| l.points.len() * k <= SEED_BUDGET)
+        .unwrap_or(0);
+    levels.drain(..first);
 
-    // Seed on the first level, then iterate level by level.
-    let (seed_points, seed_weights) = match levels.first() {
-        Some(l) => (&l.points[..], &l.weights[..]),
-        None => (&points[..], &counts[..]),
+    let level_data = |li: usize| -> (&[[f32; 3]], &[u32], f64) {
+        match levels.get(li) {
+            Some(l) => (&l.points[..], &l.weights[..], l.scatter),
+            None => (&points[..], &counts[..], 0.0),
+        }
     };
-    let mut centroids = seed::kmeans_pp(seed_points, seed_weights, k, &mut rng, &cancelled)?;
-    let mut carried: Option<(Vec<Bound>, usize)> = None;
-    for li in 0..=levels.len() {
-        let (lp, lw, scatter, cap) = match levels.get(li) {
-            Some(l) => (
-                &l.points[..],
-                &l.weights[..],
-                l.scatter,
-                params.max_iterations,
-            ),
-            None if levels.is_empty() => (&points[..], &counts[..], 0.0, params.max_iterations),
-            None => (
-                &points[..],
-                &counts[..],
-                0.0,
-                params.max_iterations.min(EXACT_ITERATIONS),
-            ),
-        };
-        let bounds = match carried.take() {
-            None => vec![Bound::UNKNOWN; lp.len()],
-            Some((prev_bounds, prev)) => {
-                let prev_level = &levels[prev];
-                let parent = parent_bins(
-                    &prev_level.bin_of,
-                    levels.get(li).map(|l| &l.bin_of[..]),
-                    lp.len(),
-                );
-                transfer(&prev_bounds, &prev_level.points, lp, &parent)
-            }
-        };
-        let mut lloyd = Lloyd::new(lp, lw, centroids, bounds);
-        let mut last = f64::INFINITY;
-        for _ in 0..cap {
-            let step = lloyd.step();
-            report(&lloyd.centroids, step.inertia + scatter)?;
-            if step.max_move <= params.epsilon
-                || last - step.inertia <= MIN_IMPROVEMENT * step.inertia
-            {
-                break;
-            }
-            last = step.inertia;
+    let cap_of = |li: usize| {
+        if li < levels.len() || levels.is_empty() {
+            params.max_iterations
+        } else {
+            params.max_iterations.min(EXACT_ITERATIONS)
         }
-        if li == levels.len() {
-            // Round to what the PNG can hold, then give every colour its nearest rounded entry.
-            let palette: Vec<[u8; 3]> = lloyd.centroids.iter().map(|&c| space.rgb(c)).collect();
-            let rounded: Vec<[f32; 3]> = palette.iter().map(|&c| space.point(c)).collect();
-            lloyd.move_to(&rounded);
-            lloyd.assign();
-            let assign = lloyd.bounds.iter().map(|b| b.assign).collect();
-            return Ok(Clustering {
-                palette,
-                assign,
-                iterations,
-            });
+    };
+
+    // Several k-means++ restarts on the seed level when it is cheap, keeping the one with the
+    // lowest error: k-means only finds a local optimum, and at small k they differ by tenths
+    // of a dB. Restarts report nothing (their errors are not one descending sequence).
+    let (sp, sw, scatter) = level_data(0);
+    let restarts = (SEED_BUDGET * 4 / (sp.len() * k).max(1)).clamp(1, MAX_RESTARTS);
+    let mut best: Option<(f64, Lloyd<'_>)> = None;
+    for _ in 0..restarts {
+        let init = seed::kmeans_pp(sp, sw, k, &mut rng, &cancelled)?;
+        let mut lloyd = Lloyd::new(sp, sw, init, vec![Bound::UNKNOWN; sp.len()]);
+        let inertia = if restarts == 1 {
+            converge(
+                &mut lloyd,
+                cap_of(0),
+                params.epsilon,
+                &mut |c: &[[f32; 3]], e| report(c, e + scatter),
+            )?
+        } else {
+            converge(
+                &mut lloyd,
+                cap_of(0),
+                params.epsilon,
+                &mut |_: &[[f32; 3]], _| {
+                    if control.is_cancelled() {
+                        Err(Cancelled)
+                    } else {
+                        Ok(())
+                    }
+                },
+            )?
+        };
+        if best.as_ref().is_none_or(|(e, _)| inertia < *e) {
+            best = Some((inertia, lloyd));
         }
-        lloyd.settle();
-        centroids = lloyd.centroids;
-        carried = Some((lloyd.bounds, li));
     }
-    unreachable!("the loop returns at the exact level")
+    let Some((best_inertia, mut lloyd)) = best else {
+        return Err(Cancelled);
+    };
+    if restarts > 1 {
+        report(&lloyd.centroids, best_inertia + scatter)?;
+    }
+
+    for li in 1..=levels.len() {
+        lloyd.settle();
+        let prev = &levels[li - 1];
+        let (lp, lw, scatter) = level_data(li);
+        let parent = parent_bins(
+            &prev.bin_of,
+            levels.get(li).map(|l| &l.bin_of[..]),
+            lp.len(),
+        );
+        let bounds = transfer(&lloyd.bounds, &prev.points, lp, &parent);
+        lloyd = Lloyd::new(lp, lw, lloyd.centroids, bounds);
+        converge(
+            &mut lloyd,
+            cap_of(li),
+            params.epsilon,
+            &mut |c: &[[f32; 3]], e| report(c, e + scatter),
+        )?;
+    }
+    // Round to what the PNG can hold, then give every colour its nearest rounded entry.
+    let palette: Vec<[u8; 3]> = lloyd.centroids.iter().map(|&c| space.rgb(c)).collect();
+    let rounded: Vec<[f32; 3]> = palette.iter().map(|&c| space.point(c)).collect();
+    lloyd.move_to(&rounded);
+    lloyd.assign();
+    let assign = lloyd.bounds.iter().map(|b| b.assign).collect();
+    Ok(Clustering {
+        palette,
+        assign,
+        iterations,
+    })
+}
+
+/// Called after each Lloyd step with the centroids and the error; `Err` stops the run.
+type Report<'a> = dyn FnMut(&[[f32; 3]], f64) -> Result<(), Cancelled> + 'a;
+
+/// Lloyd steps until no centroid moves more than `epsilon`, the error improves by less than
+/// `MIN_IMPROVEMENT`, or `cap` steps. Returns the last error.
+fn converge(
+    lloyd: &mut Lloyd<'_>,
+    cap: u32,
+    epsilon: f32,
+    report: &mut Report<'_>,
+) -> Result<f64, Cancelled> {
+    let mut last = f64::INFINITY;
+    for _ in 0..cap {
+        let step = lloyd.step();
+        report(&lloyd.centroids, step.inertia)?;
+        let done =
+            step.max_move <= epsilon || last - step.inertia <= MIN_IMPROVEMENT * step.inertia;
+        last = step.inertia;
+        if done {
+            break;
+        }
+    }
+    Ok(last)
 }
 
 /// For each point of the next level, its bin in the previous level. `prev_bin_of` maps distinct

@@ -14,8 +14,12 @@ use rayon::prelude::*;
 
 use super::color::dist2;
 
-/// Points per parallel chunk.
-const CHUNK: usize = 1 << 13;
+/// Points per parallel chunk: small enough that a few thousand coarse bins still spread over
+/// the cores, large enough that per-chunk sums (k × 5 floats) stay cheap.
+fn chunk_len(points: usize, k: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    (points / (4 * threads)).clamp(256.max(k * 4), 1 << 13)
+}
 /// SIMD-friendly width of the centroid scan.
 const LANES: usize = 8;
 /// Padding centroids sit this far away so they are never nearest.
@@ -204,11 +208,12 @@ impl<'a> Lloyd<'a> {
         }
         let pending = &self.pending;
         let centroids = &self.centroids;
+        let chunk = chunk_len(self.points.len(), k);
         let partial: Vec<Sums> = self
             .bounds
-            .par_chunks_mut(CHUNK)
-            .zip(self.points.par_chunks(CHUNK))
-            .zip(self.weights.par_chunks(CHUNK))
+            .par_chunks_mut(chunk)
+            .zip(self.points.par_chunks(chunk))
+            .zip(self.weights.par_chunks(chunk))
             .map(|((bounds, points), weights)| {
                 let mut acc = Sums::zero(k);
                 for ((b, &x), &w) in bounds.iter_mut().zip(points).zip(weights) {
@@ -346,18 +351,20 @@ mod tests {
             .map(|_| [0, 0, 0].map(|_: i32| (rng.next_f64() * 255.0) as f32))
             .collect();
         let weights: Vec<u32> = (0..5000).map(|i| 1 + (i % 7)).collect();
-        let init: Vec<[f32; 3]> = points[..37].to_vec();
-        let mut l = Lloyd::new(&points, &weights, init, vec![Bound::UNKNOWN; points.len()]);
-        let mut last = f64::INFINITY;
-        for _ in 0..30 {
-            let before = l.centroids.clone();
-            let s = l.step();
-            let got: Vec<u32> = l.bounds.iter().map(|b| b.assign).collect();
-            let want = brute(&points, &before);
-            let differ = got.iter().zip(&want).filter(|(a, b)| a != b).count();
-            assert_eq!(differ, 0, "bounded assignment differs from brute force");
-            assert!(s.inertia <= last * (1.0 + 1e-9), "{} > {}", s.inertia, last);
-            last = s.inertia;
+        for kk in [5usize, 37, 200] {
+            let init: Vec<[f32; 3]> = points[..kk].to_vec();
+            let mut l = Lloyd::new(&points, &weights, init, vec![Bound::UNKNOWN; points.len()]);
+            let mut last = f64::INFINITY;
+            for _ in 0..30 {
+                let before = l.centroids.clone();
+                let s = l.step();
+                let got: Vec<u32> = l.bounds.iter().map(|b| b.assign).collect();
+                let want = brute(&points, &before);
+                let differ = got.iter().zip(&want).filter(|(a, b)| a != b).count();
+                assert_eq!(differ, 0, "bounded assignment differs from brute force");
+                assert!(s.inertia <= last * (1.0 + 1e-9), "{} > {}", s.inertia, last);
+                last = s.inertia;
+            }
         }
     }
 }

@@ -7,7 +7,8 @@ use super::Cancelled;
 use super::color::dist2;
 use super::rng::Rng;
 
-const CHUNK: usize = 1 << 13;
+/// Points per parallel chunk; small so that a few thousand bins still use every core.
+const CHUNK: usize = 1 << 10;
 
 /// Picks up to `k` initial centroids among `points`. Returns fewer only when fewer than `k`
 /// points carry any weight away from the centroids already chosen.

@@ -1,0 +1,115 @@
+//! Command-line parsing: clap derive types (raw) converted to validated domain settings.
+//!
+//! The doc comments on [`Cli`] and [`CompressArgs`] are the `--help` text. Nothing outside this
+//! module and `main.rs` imports clap; the rest of the crate sees [`Command`] and
+//! [`batch::Settings`](crate::batch::Settings).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::batch;
+use crate::decode::DecodeOptions;
+use crate::quant::{ColorSpace, Params};
+
+/// Compress photos by k-means colour quantization into indexed PNGs.
+#[derive(Debug, Parser)]
+#[command(name = "kquant", version, about, arg_required_else_help = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<CliCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+enum CliCommand {
+    /// Compress image files and folders into palette PNGs.
+    Compress(CompressArgs),
+}
+
+/// Colour space the clustering measures distances in.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Space {
+    /// Plain 8-bit sRGB values.
+    Srgb,
+    /// Perceptual Oklab.
+    Oklab,
+}
+
+impl From<Space> for ColorSpace {
+    fn from(s: Space) -> ColorSpace {
+        match s {
+            Space::Srgb => ColorSpace::Srgb,
+            Space::Oklab => ColorSpace::Oklab,
+        }
+    }
+}
+
+/// Arguments of `kquant compress`.
+#[derive(Debug, clap::Args)]
+struct CompressArgs {
+    /// Image files or folders (folders are walked recursively; symlinks are not followed).
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Number of colours in each output palette (1..=256).
+    #[arg(short, value_name = "K", value_parser = clap::value_parser!(u16).range(1..=256))]
+    k: u16,
+    /// Output folder; relative paths below folder arguments are mirrored inside it.
+    #[arg(short, long, value_name = "DIR", default_value = "kquant-out")]
+    output: PathBuf,
+    /// Colour space for clustering.
+    #[arg(long, value_enum, default_value_t = Space::Srgb)]
+    space: Space,
+    /// Floyd–Steinberg dithering when mapping pixels to the palette.
+    #[arg(long)]
+    dither: bool,
+    /// Seed for k-means++ initialisation (same seed, same output).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    seed: u64,
+    /// Print one JSON document on stdout instead of the summary table.
+    #[arg(long)]
+    json: bool,
+    /// Refuse images with more pixels than this (decompression-bomb guard).
+    #[arg(long, value_name = "N", default_value_t = DecodeOptions::DEFAULT_MAX_PIXELS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_pixels: u64,
+}
+
+/// What to do, validated.
+#[derive(Debug)]
+pub enum Command {
+    /// `kquant compress`.
+    Compress {
+        /// Batch settings.
+        settings: batch::Settings,
+        /// JSON on stdout instead of the table.
+        json: bool,
+    },
+    /// No subcommand: nothing to run yet (the TUI will live here).
+    Help,
+}
+
+impl Cli {
+    /// Converts parsed arguments into domain settings.
+    pub fn into_command(self) -> Command {
+        match self.command {
+            None => Command::Help,
+            Some(CliCommand::Compress(a)) => {
+                let mut params = Params::new(a.k);
+                params.space = a.space.into();
+                params.dither = a.dither;
+                params.seed = a.seed;
+                Command::Compress {
+                    settings: batch::Settings {
+                        inputs: a.paths,
+                        out_dir: a.output,
+                        params,
+                        decode: DecodeOptions {
+                            max_pixels: a.max_pixels,
+                        },
+                    },
+                    json: a.json,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! Decoding: bad inputs fail cleanly, every corpus variant comes out upright and sized right.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use image::GenericImageView as _;
+use kquant::decode::{DecodeError, DecodeOptions, decode, decode_pixels, sniff_image};
+use kquant::palette_png;
+use kquant::quant::{Control, Params, quantize};
+
+use crate::util::{corpus_or_skip, read_png};
+
+fn opts() -> DecodeOptions {
+    DecodeOptions::default()
+}
+
+#[test]
+fn bad_sample_never_panics() {
+    let corpus = corpus_or_skip!();
+    let dir = corpus.join("bad-sample");
+    assert!(matches!(
+        decode(&dir.join("zero_byte.jpg"), &opts()),
+        Err(DecodeError::Empty)
+    ));
+    assert!(matches!(
+        decode(&dir.join("not_an_image.png"), &opts()),
+        Err(DecodeError::UnknownFormat)
+    ));
+    // Truncated: either a clear error or a full-size (partly grey) image.
+    match decode(&dir.join("truncated_50pct.jpg"), &opts()) {
+        Ok(img) => assert_eq!(img.dimensions(), (640, 427)),
+        Err(e) => assert!(
+            matches!(e, DecodeError::Truncated(_) | DecodeError::Corrupt(_)),
+            "{e:?}"
+        ),
+    }
+    assert!(matches!(
+        decode(&dir.join("missing.png"), &opts()),
+        Err(DecodeError::Io(_))
+    ));
+}
+
+/// Quantize at k and return the set of colours in the re-read PNG.
+fn colours_after(path: &Path, k: u16) -> HashSet<[u8; 3]> {
+    let pixels = decode_pixels(path, &opts()).unwrap();
+    let q = quantize(&pixels, &Params::new(k), &Control::none()).unwrap();
+    assert!(q.palette.len() <= usize::from(k));
+    let png = read_png(&palette_png::encode(&q, pixels.alpha.as_deref()).unwrap());
+    assert_eq!(png.color_type, png::ColorType::Indexed);
+    png.rgba.iter().map(|p| [p[0], p[1], p[2]]).collect()
+}
+
+#[test]
+fn one_colour_at_k16_gives_one_colour() {
+    let corpus = corpus_or_skip!();
+    let got = colours_after(&corpus.join("bad-sample/one_colour.png"), 16);
+    assert_eq!(got, HashSet::from([[0xc0, 0x39, 0x2b]]));
+}
+
+#[test]
+fn three_colours_at_k16_gives_exactly_those() {
+    let corpus = corpus_or_skip!();
+    let got = colours_after(&corpus.join("bad-sample/three_colours.png"), 16);
+    let want = HashSet::from([[0x2c, 0x3e, 0x50], [0xf3, 0x9c, 0x12], [0xec, 0xf0, 0xf1]]);
+    assert_eq!(got, want);
+}
+
+/// Mean absolute difference over every 7th pixel of two same-size images.
+fn mean_diff(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let (mut sum, mut n) = (0u64, 0u64);
+    for (pa, pb) in a.pixels().zip(b.pixels()).step_by(7) {
+        for c in 0..3 {
+            sum += u64::from(pa[c].abs_diff(pb[c]));
+            n += 1;
+        }
+    }
+    sum as f64 / n as f64
+}
+
+#[test]
+fn exif_orientation_is_applied() {
+    let corpus = corpus_or_skip!();
+    let upright = decode(&corpus.join("photos/china.jpg"), &opts())
+        .unwrap()
+        .to_rgb8();
+    let rotated = decode(&corpus.join("variants/china_exif-orient6.jpg"), &opts())
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(rotated.dimensions(), (640, 427));
+    let d = mean_diff(&upright, &rotated);
+    assert!(d < 8.0, "orient6 differs from the original by {d}");
+    // The same comparison against a 180° turn must be far off, or the test proves nothing.
+    let turned = image::imageops::rotate180(&rotated);
+    assert!(mean_diff(&upright, &turned) > 3.0 * d.max(1.0));
+
+    let storm = decode(&corpus.join("photos/Storm.jpg"), &opts())
+        .unwrap()
+        .to_rgb8();
+    let storm3 = decode(&corpus.join("variants/Storm_exif-orient3.jpg"), &opts())
+        .unwrap()
+        .to_rgb8();
+    let d = mean_diff(&storm, &storm3);
+    assert!(d < 8.0, "orient3 differs from the original by {d}");
+
+    let wine = decode(&corpus.join("variants/Wine_exif-orient8.jpg"), &opts()).unwrap();
+    assert_eq!(wine.dimensions(), (2560, 3832));
+}
+
+#[test]
+fn every_variant_decodes_with_displayed_size() {
+    let corpus = corpus_or_skip!();
+    let v = corpus.join("variants");
+    for (name, w, h, alpha) in [
+        ("picosdeeuropa_16bit.png", 1024, 768, false),
+        ("coffee_rgba.png", 600, 400, true),
+        ("chelsea_256colours.gif", 451, 300, false),
+        ("flower_lzw.tif", 640, 427, false),
+        ("rocket_24bit.bmp", 640, 427, false),
+        ("LadyBird.webp", 2560, 1600, false),
+        ("EveningGlow_2560x1600.png", 2560, 1600, false),
+    ] {
+        let p = decode_pixels(&v.join(name), &opts()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!((p.width, p.height), (w, h), "{name}");
+        assert_eq!(p.rgb.len(), (w * h) as usize, "{name}");
+        assert_eq!(p.alpha.is_some(), alpha, "{name}");
+    }
+    // 16-bit input really is 16-bit before conversion.
+    let img = decode(&v.join("picosdeeuropa_16bit.png"), &opts()).unwrap();
+    assert_eq!(img.color().bytes_per_pixel(), 6);
+    // Greyscale photos decode too.
+    let grey = decode_pixels(&corpus.join("photos/camera.png"), &opts()).unwrap();
+    assert!(grey.rgb.iter().all(|[r, g, b]| r == g && g == b));
+}
+
+#[test]
+fn pixel_budget_refuses_before_decoding() {
+    let corpus = corpus_or_skip!();
+    let err = decode(
+        &corpus.join("photos/china.jpg"),
+        &DecodeOptions { max_pixels: 1000 },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DecodeError::TooLarge {
+                width: 640,
+                height: 427,
+                max_pixels: 1000
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+/// CRC-32 (IEEE) for hand-made PNG chunks.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    let start = out.len();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    let crc = crc32(&out[start..]);
+    out.extend_from_slice(&crc.to_be_bytes());
+}
+
+#[test]
+fn decompression_bomb_is_refused_with_its_size() {
+    // A 30000x30000 RGB PNG header with a scrap of IDAT: 2.7 GB if anyone tried to decode it.
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&30000u32.to_be_bytes());
+    ihdr.extend_from_slice(&30000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    chunk(&mut png, b"IHDR", &ihdr);
+    chunk(
+        &mut png,
+        b"IDAT",
+        &[0x78, 0x9c, 0xed, 0xc1, 0x01, 0x0d, 0x00],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bomb.jpg"); // wrong extension on purpose: content decides
+    std::fs::write(&path, &png).unwrap();
+    let err = decode(&path, &opts()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "image is 30000x30000 (900 MP), above the 200 MP limit (--max-pixels)"
+    );
+}
+
+#[test]
+fn sniffing_uses_extension_or_magic() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "hello").unwrap();
+    let png_no_ext = dir.path().join("picture");
+    crate::util::rich_rgb(4, 4)
+        .save_with_format(&png_no_ext, image::ImageFormat::Png)
+        .unwrap();
+    let empty_jpg = dir.path().join("empty.JPG");
+    std::fs::write(&empty_jpg, "").unwrap();
+    assert!(!sniff_image(&text));
+    assert!(sniff_image(&png_no_ext));
+    assert!(sniff_image(&empty_jpg));
+    // And decoding by content works without an extension.
+    assert_eq!(decode(&png_no_ext, &opts()).unwrap().dimensions(), (4, 4));
+}
