@@ -8,8 +8,9 @@
 //! - [`palette_png`]: indexed PNG encoding and atomic saving that never touches an input.
 //! - [`batch`]: the headless `compress` mode: plan outputs, run in parallel, collect outcomes.
 //! - [`cli`]: command-line parsing into validated settings (the only clap user besides main).
-//! - The TUI: [`msg::Msg`]s from [`keymap`] and [`term`] go into [`app`] (the model and its
-//!   only mutator, `update`), which [`ui`] draws.
+//! - The TUI: [`runtime`] (the loop) feeds [`msg::Msg`]s from [`keymap`], [`scan`],
+//!   [`worker`] and [`term`] into [`app`] (the model and its only mutator, `update`), and
+//!   draws it with [`ui`].
 
 pub mod app;
 pub mod batch;
@@ -19,6 +20,9 @@ pub mod keymap;
 pub mod msg;
 pub mod palette_png;
 pub mod quant;
+pub mod runtime;
+pub mod scan;
 pub mod term;
 pub mod text;
 pub mod ui;
+pub mod worker;
