@@ -264,6 +264,10 @@ impl App {
             return Vec::new();
         };
         let k = self.settings.k();
+        // A finished save's line gives way to the key hint once the user moves on.
+        if !matches!(self.status.save, Some(SaveEvent::Progress(_))) {
+            self.status.save = None;
+        }
         let (generation, want_original) = self.preview.begin(path.clone(), cells, k);
         self.dirty = true;
         vec![Effect::Preview(PreviewRequest {

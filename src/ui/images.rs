@@ -49,8 +49,10 @@ pub fn draw(frame: &mut Frame, areas: &Areas, app: &App) {
     // The status line has the full-resolution figures; these are the preview's own.
     let figures = preview.stats.as_ref().map(|s| {
         format!(
-            " {}×{} preview · PSNR {:.1} dB ",
-            s.preview_size.0, s.preview_size.1, s.psnr
+            " {}×{} preview · {} ",
+            s.preview_size.0,
+            s.preview_size.1,
+            super::stats::psnr(s.psnr)
         )
     });
     pane(

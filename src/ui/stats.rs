@@ -68,7 +68,8 @@ fn figures(app: &App) -> Line<'static> {
     Line::from(spans)
 }
 
-fn psnr(db: f64) -> String {
+/// "PSNR 31.2 dB", or "PSNR ∞ (exact)" when the photo has no more colours than k.
+pub(super) fn psnr(db: f64) -> String {
     if db.is_finite() {
         format!("PSNR {db:.1} dB")
     } else {
