@@ -123,7 +123,8 @@ impl App {
                 .map(|a| self.act(a))
                 .unwrap_or_default(),
             Msg::Input(Event::Resize(width, height)) => self.resize(width, height),
-            Msg::Input(_) => Vec::new(),
+            // The picker is for the runtime, which turns it into `GraphicsReady`.
+            Msg::Input(_) | Msg::Graphics(_) => Vec::new(),
             Msg::InputClosed(_) | Msg::Signal(_) => {
                 self.quit = true;
                 Vec::new()

@@ -17,6 +17,9 @@ pub enum Msg {
     Input(Event),
     /// The input thread could not read the terminal any more; the app should quit.
     InputClosed(String),
+    /// The graphics query's result. The runtime consumes it (it starts the worker with this
+    /// picker) and tells the model with `GraphicsReady`.
+    Graphics(Box<ratatui_image::picker::Picker>),
     /// Graphics detection finished; previews can be requested from now on.
     GraphicsReady {
         /// Human-readable protocol name ("sixel", "kitty", "iTerm2", "half-blocks").

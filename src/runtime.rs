@@ -52,6 +52,7 @@ pub fn run(options: Options) -> anyhow::Result<()> {
         Settings::new(options.k, options.space, options.out_dir.clone()),
         size,
     );
+    term::spawn_signal_thread(tx.clone())?;
     scan::spawn(
         ScanOptions {
             root: options.root.clone(),
@@ -59,23 +60,15 @@ pub fn run(options: Options) -> anyhow::Result<()> {
         },
         tx.clone(),
     )?;
-    // The first frame goes out before the graphics query, which may wait for a slow terminal.
-    draw(&mut terminal, &app)?;
-    let _ = app.take_dirty();
-
-    let picker = term::picker(options.protocol);
-    let protocol = picker.protocol_type();
-    let worker = Worker::spawn(picker, tx.clone())?;
-    spawn_input_thread(tx.clone())?;
-    term::spawn_signal_thread(tx.clone())?;
+    // The graphics query may wait for a terminal that never answers; meanwhile the list
+    // fills in and is drawn. Nothing reads input until the query is over (it reads the
+    // replies from stdin), so the input thread starts only with `Msg::Graphics`.
+    spawn_graphics_query(options.protocol, tx.clone())?;
+    let mut worker = None;
     let mut saves = Saves::default();
-
-    let mut effects = app.update(Msg::GraphicsReady {
-        protocol: term::protocol_name(protocol).to_owned(),
-        requantizes: protocol == ProtocolType::Sixel,
-    });
+    let mut effects = Vec::new();
     loop {
-        run_effects(effects, &worker, &mut saves, &tx);
+        run_effects(effects, worker.as_ref(), &mut saves, &tx);
         if app.should_quit() {
             break;
         }
@@ -83,13 +76,43 @@ pub fn run(options: Options) -> anyhow::Result<()> {
             draw(&mut terminal, &app)?;
         }
         let Ok(msg) = rx.recv() else { break };
-        effects = app.update(msg);
+        effects = handle(msg, &mut app, &mut worker, &tx)?;
         while let Ok(msg) = rx.try_recv() {
-            effects.extend(app.update(msg));
+            effects.extend(handle(msg, &mut app, &mut worker, &tx)?);
         }
     }
     saves.cancel_and_join();
     drop(worker);
+    Ok(())
+}
+
+/// Hand a message to the model; the detected picker starts the worker and the input thread.
+fn handle(
+    msg: Msg,
+    app: &mut App,
+    worker: &mut Option<Worker>,
+    tx: &Sender<Msg>,
+) -> std::io::Result<Vec<Effect>> {
+    let Msg::Graphics(picker) = msg else {
+        return Ok(app.update(msg));
+    };
+    let protocol = picker.protocol_type();
+    *worker = Some(Worker::spawn(*picker, tx.clone())?);
+    spawn_input_thread(tx.clone())?;
+    Ok(app.update(Msg::GraphicsReady {
+        protocol: term::protocol_name(protocol).to_owned(),
+        requantizes: protocol == ProtocolType::Sixel,
+    }))
+}
+
+fn spawn_graphics_query(choice: ProtocolChoice, tx: Sender<Msg>) -> std::io::Result<()> {
+    thread::Builder::new()
+        .name("kquant-graphics-query".into())
+        .spawn(move || {
+            let picker = term::picker(choice);
+            // The UI loop may have ended already (a signal during the query).
+            let _ = tx.send(Msg::Graphics(Box::new(picker)));
+        })?;
     Ok(())
 }
 
@@ -109,7 +132,7 @@ impl Saves {
     }
 }
 
-fn run_effects(effects: Vec<Effect>, worker: &Worker, saves: &mut Saves, tx: &Sender<Msg>) {
+fn run_effects(effects: Vec<Effect>, worker: Option<&Worker>, saves: &mut Saves, tx: &Sender<Msg>) {
     // Within one burst only the newest preview request matters; the slot would drop the
     // others anyway, this just saves the lock traffic.
     let last_preview = effects
@@ -118,7 +141,8 @@ fn run_effects(effects: Vec<Effect>, worker: &Worker, saves: &mut Saves, tx: &Se
     for (i, effect) in effects.into_iter().enumerate() {
         match effect {
             Effect::Preview(request) => {
-                if Some(i) == last_preview {
+                // The model asks for previews only after `GraphicsReady`, when the worker exists.
+                if let (Some(worker), true) = (worker, Some(i) == last_preview) {
                     worker.submit(request);
                 }
             }
