@@ -82,6 +82,14 @@ pub enum Effort {
 }
 
 impl Effort {
+    /// The zlib level when kquant deflates the image itself, in parallel.
+    fn zlib_level(self) -> Option<u32> {
+        match self {
+            Effort::Fast => None,
+            Effort::Small => Some(SMALL_ZLIB_LEVEL),
+        }
+    }
+
     fn settings(self) -> (png::DeflateCompression, png::Filter) {
         match self {
             Effort::Fast => (
@@ -137,6 +145,12 @@ pub fn encode_with(
     let indices = indices.as_deref().unwrap_or(&q.indices);
     let depth = bit_depth_for(palette.len());
 
+    if let Some(level) = effort.zlib_level() {
+        let rows = pack_rows(indices, q.width as usize, depth);
+        return Ok(write_png(
+            q.width, q.height, depth, &palette, &trns, &rows, level,
+        ));
+    }
     let mut out = Vec::new();
     let mut enc = png::Encoder::new(&mut out, q.width, q.height);
     enc.set_color(png::ColorType::Indexed);
@@ -290,10 +304,13 @@ pub fn save_atomic(bytes: &[u8], dest: &Path, protected_inputs: &[&Path]) -> Res
         }
     }
     let dir = resolved.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".kquant-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".kquant-").suffix(".tmp");
+    // Temp files are private (0600) by default; the output is an ordinary file, so ask for
+    // 0666 and let the umask decide, as any other program's output would.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(&resolved).map_err(|e| SaveError::Io(e.error))?;
@@ -309,6 +326,144 @@ fn same_inode(a: &fs::Metadata, b: &fs::Metadata) -> bool {
 #[cfg(not(unix))]
 fn same_inode(_: &fs::Metadata, _: &fs::Metadata) -> bool {
     false
+}
+
+/// zlib level for [`Effort::Small`]; see `write_png`.
+const SMALL_ZLIB_LEVEL: u32 = 6;
+/// Input bytes per independently deflated slice.
+const DEFLATE_SLICE: usize = 1 << 18;
+/// Largest IDAT chunk written.
+const IDAT_MAX: usize = 1 << 20;
+
+/// Writes a complete indexed PNG around unfiltered, packed `rows`. The png crate deflates on
+/// one thread; here the image data is cut into 256 KiB slices deflated in parallel and
+/// joined pigz-style (each slice but the last ends with a sync flush, so the raw deflate
+/// streams concatenate into one valid stream; the Adler-32 covers the whole). Each slice
+/// starts without a dictionary, which costs well under 1% in size.
+fn write_png(
+    width: u32,
+    height: u32,
+    depth: png::BitDepth,
+    palette: &[[u8; 3]],
+    trns: &[u8],
+    rows: &[u8],
+    level: u32,
+) -> Vec<u8> {
+    let row_bytes = rows.len() / (height as usize).max(1);
+    let mut raw = Vec::with_capacity(rows.len() + height as usize);
+    if row_bytes > 0 {
+        for row in rows.chunks(row_bytes) {
+            raw.push(0); // filter type None: palette indices do not predict from neighbours
+            raw.extend_from_slice(row);
+        }
+    } else {
+        raw.resize(height as usize, 0);
+    }
+    let zlib = zlib_parallel(&raw, level);
+
+    let mut out = Vec::with_capacity(zlib.len() + 1024);
+    out.extend_from_slice(b"\x89PNG\r\n\x1a\n");
+    let mut ihdr = Vec::with_capacity(13);
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[depth as u8, 3, 0, 0, 0]); // indexed, deflate, no filter/interlace
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(
+        &mut out,
+        b"PLTE",
+        &palette.iter().flatten().copied().collect::<Vec<u8>>(),
+    );
+    if !trns.is_empty() {
+        chunk(&mut out, b"tRNS", trns);
+    }
+    for part in zlib.chunks(IDAT_MAX) {
+        chunk(&mut out, b"IDAT", part);
+    }
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    // Chunks here are at most IDAT_MAX or a 768-byte palette, far below u32::MAX.
+    let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(kind);
+    crc.update(data);
+    out.extend_from_slice(&crc.finalize().to_be_bytes());
+}
+
+/// A zlib stream of `data`, deflated in parallel slices.
+fn zlib_parallel(data: &[u8], level: u32) -> Vec<u8> {
+    use rayon::prelude::*;
+    let slices: Vec<&[u8]> = if data.is_empty() {
+        vec![data]
+    } else {
+        data.chunks(DEFLATE_SLICE).collect()
+    };
+    let last = slices.len() - 1;
+    let parts: Vec<Vec<u8>> = slices
+        .par_iter()
+        .enumerate()
+        .map(|(i, slice)| deflate_slice(slice, level, i == last))
+        .collect();
+    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum::<usize>() + 6);
+    out.extend_from_slice(&[0x78, 0x9c]); // zlib header: deflate, 32 KiB window, default level
+    for p in &parts {
+        out.extend_from_slice(p);
+    }
+    out.extend_from_slice(&adler32(data).to_be_bytes());
+    out
+}
+
+/// Raw deflate of one slice; ends with a sync flush, or the final block when `last`.
+fn deflate_slice(slice: &[u8], level: u32, last: bool) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress, Status};
+    let mut c = Compress::new(Compression::new(level), false);
+    let flush = if last {
+        FlushCompress::Finish
+    } else {
+        FlushCompress::Sync
+    };
+    let mut out = Vec::with_capacity(slice.len() / 2 + 1024);
+    loop {
+        if out.len() == out.capacity() {
+            out.reserve(out.capacity().max(1024));
+        }
+        let consumed = usize::try_from(c.total_in())
+            .unwrap_or(slice.len())
+            .min(slice.len());
+        // In-memory deflate only fails on misuse of the stream, which this loop does not do.
+        let status = c
+            .compress_vec(&slice[consumed..], &mut out, flush)
+            .unwrap_or(Status::StreamEnd);
+        let all_in = usize::try_from(c.total_in()).unwrap_or(usize::MAX) >= slice.len();
+        let done = if last {
+            status == Status::StreamEnd
+        } else {
+            all_in && out.len() < out.capacity()
+        };
+        if done {
+            return out;
+        }
+    }
+}
+
+fn adler32(data: &[u8]) -> u32 {
+    // Largest n such that 255·n·(n+1)/2 + (n+1)·(65520) fits in u32 (zlib's NMAX).
+    const NMAX: usize = 5552;
+    let (mut a, mut b) = (1u32, 0u32);
+    for block in data.chunks(NMAX) {
+        for &x in block {
+            a += u32::from(x);
+            b += a;
+        }
+        a %= 65521;
+        b %= 65521;
+    }
+    (b << 16) | a
 }
 
 #[cfg(test)]
@@ -342,5 +497,69 @@ mod tests {
         assert_eq!(quantise_alpha(130, 255), 255);
         assert_eq!(quantise_alpha(100, 255), 0);
         assert_eq!(quantise_alpha(250, 16), 255);
+    }
+
+    #[test]
+    fn parallel_zlib_round_trips_across_slices() {
+        use std::io::Read as _;
+        // 700 KB of compressible but varied bytes: three slices.
+        let data: Vec<u8> = (0..700_000u32)
+            .map(|i| ((i / 7) ^ (i % 251)) as u8)
+            .collect();
+        let z = zlib_parallel(&data, 6);
+        let mut back = Vec::new();
+        flate2::read::ZlibDecoder::new(&z[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, data);
+        assert!(z.len() < data.len() / 2);
+        let mut empty = Vec::new();
+        flate2::read::ZlibDecoder::new(&zlib_parallel(&[], 6)[..])
+            .read_to_end(&mut empty)
+            .unwrap();
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn small_effort_png_decodes_to_the_same_indices() {
+        for (k, w, h) in [
+            (2u8, 1001, 700),
+            (4, 333, 9),
+            (16, 1000, 600),
+            (200, 800, 700),
+        ] {
+            let indices: Vec<u8> = (0..w * h)
+                .map(|i| ((i * 7 + i / w) % usize::from(k)) as u8)
+                .collect();
+            let q = Quantized {
+                width: w as u32,
+                height: h as u32,
+                palette: (0..k).map(|i| [i, 255 - i, i / 2]).collect(),
+                counts: vec![1; usize::from(k)],
+                indices: indices.clone(),
+                mse: 0.0,
+                psnr: f64::INFINITY,
+                iterations: 0,
+            };
+            let bytes = encode_with(&q, None, Effort::Small).unwrap();
+            let mut dec = png::Decoder::new(std::io::Cursor::new(bytes));
+            dec.set_transformations(png::Transformations::IDENTITY);
+            let mut reader = dec.read_info().unwrap();
+            assert_eq!(reader.info().bit_depth, bit_depth_for(usize::from(k)));
+            let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+            let frame = reader.next_frame(&mut buf).unwrap();
+            let bits = frame.bit_depth as usize;
+            let row = frame.line_size;
+            let got: Vec<u8> = (0..h)
+                .flat_map(|y| {
+                    let line = &buf[y * row..(y + 1) * row];
+                    (0..w).map(move |x| {
+                        let bit = x * bits;
+                        (line[bit / 8] >> (8 - bits - bit % 8)) & ((1u16 << bits) - 1) as u8
+                    })
+                })
+                .collect();
+            assert_eq!(got, indices, "k={k} {w}x{h}");
+        }
     }
 }
