@@ -22,7 +22,7 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui_image::FontSize;
 use ratatui_image::picker::cap_parser::QueryStdioOptions;
-use ratatui_image::picker::{Picker, ProtocolType};
+use ratatui_image::picker::{Capability, Picker, ProtocolType};
 
 use crate::msg::Msg;
 
@@ -137,7 +137,19 @@ pub fn picker(choice: ProtocolChoice) -> Picker {
     let forced = match choice {
         ProtocolChoice::Auto => return query_picker(),
         ProtocolChoice::Halfblocks => return Picker::halfblocks(),
-        ProtocolChoice::Kitty => ProtocolType::Kitty,
+        ProtocolChoice::Kitty => {
+            // Still ask: only the terminal can say whether it takes zlib-compressed
+            // transmissions, which cut a photo's bytes several-fold on a slow link.
+            let mut picker = query_picker();
+            if picker
+                .capabilities()
+                .contains(&Capability::KittyCompression)
+            {
+                picker.set_protocol_type(ProtocolType::Kitty);
+                return picker;
+            }
+            ProtocolType::Kitty
+        }
         ProtocolChoice::Sixel => ProtocolType::Sixel,
         ProtocolChoice::Iterm2 => ProtocolType::Iterm2,
     };
@@ -178,6 +190,9 @@ fn query_picker() -> Picker {
     let started = Instant::now();
     let options = QueryStdioOptions {
         timeout: QUERY_TIMEOUT,
+        // Kitty's `o=z`: a deflated photo is a fraction of raw RGBA in base64, and the few
+        // ms of zlib per picture are nothing next to the link.
+        kitty_compression: true,
         ..QueryStdioOptions::default()
     };
     let picker =
