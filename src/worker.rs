@@ -48,11 +48,20 @@ const FULL_STATS_CAPACITY: usize = 256;
 const FULL_STATS_DELAY: Duration = Duration::from_millis(400);
 /// How often the delay checks for a newer request.
 const FULL_STATS_POLL: Duration = Duration::from_millis(20);
+/// A request for another photo that comes this soon after the previous request is part of a
+/// burst (↓ held down, key repeat every ~33 ms): it waits until the burst pauses this long,
+/// so only the photo the user stops on is sent to the terminal. A lone ↓ after a rest, and
+/// any change of k on the same photo, start at once.
+const NAVIGATION_DEBOUNCE: Duration = Duration::from_millis(80);
 
 #[derive(Default)]
 struct SlotState {
     job: Option<PreviewRequest>,
     closed: bool,
+    /// When the newest request came in, and whether it came within the debounce of the one
+    /// before it.
+    submitted: Option<Instant>,
+    burst: bool,
 }
 
 /// The pending job, replaced by each new submit (gitui's `AsyncSingleJob`).
@@ -91,7 +100,9 @@ impl Worker {
             thread::Builder::new()
                 .name("kquant-worker".into())
                 .spawn(move || {
-                    while let Some(job) = next_job(&slot) {
+                    let mut last_path = None;
+                    while let Some(job) = next_job(&slot, last_path.as_ref()) {
+                        last_path = Some(job.path.clone());
                         started.fetch_add(1, Ordering::Relaxed);
                         engine.run(&job, &latest, &tx);
                     }
@@ -113,6 +124,11 @@ impl Worker {
             .state
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        state.burst = state
+            .submitted
+            .is_some_and(|t| now.duration_since(t) < NAVIGATION_DEBOUNCE);
+        state.submitted = Some(now);
         state.job = Some(request);
         self.slot.wake.notify_one();
     }
@@ -145,11 +161,32 @@ impl Drop for Worker {
     }
 }
 
-fn next_job(slot: &Slot) -> Option<PreviewRequest> {
+/// The next job; a request for another photo that is part of a burst is held back until the
+/// burst pauses for [`NAVIGATION_DEBOUNCE`] (newer requests replace it meanwhile).
+fn next_job(slot: &Slot, last_path: Option<&PathBuf>) -> Option<PreviewRequest> {
     let mut state = slot.state.lock().unwrap_or_else(PoisonError::into_inner);
     loop {
         if state.closed {
             return None;
+        }
+        let navigating = state
+            .job
+            .as_ref()
+            .is_some_and(|job| Some(&job.path) != last_path);
+        let settles_at = state
+            .submitted
+            .map(|t| t + NAVIGATION_DEBOUNCE)
+            .filter(|_| state.burst && navigating);
+        if let Some(at) = settles_at {
+            let now = Instant::now();
+            if now < at {
+                state = slot
+                    .wake
+                    .wait_timeout(state, at - now)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+                continue;
+            }
         }
         if let Some(job) = state.job.take() {
             return Some(job);
