@@ -271,6 +271,13 @@ impl App {
         }
         let (generation, want_original) = self.preview.begin(path.clone(), cells, k);
         self.dirty = true;
+        let neighbours = self.library.selected.map_or_else(Vec::new, |i| {
+            [i.checked_add(1), i.checked_sub(1)]
+                .into_iter()
+                .flatten()
+                .filter_map(|j| self.library.entries.get(j).map(|e| e.path.clone()))
+                .collect()
+        });
         vec![Effect::Preview(PreviewRequest {
             generation,
             path,
@@ -279,6 +286,7 @@ impl App {
             dither: self.settings.dither,
             cells,
             want_original,
+            neighbours,
         })]
     }
 

@@ -108,6 +108,8 @@ pub struct PreviewRequest {
     pub cells: Size,
     /// False when the original pane already shows this photo at this size.
     pub want_original: bool,
+    /// The photos next to this one in the list (next first), decoded ahead while idle.
+    pub neighbours: Vec<PathBuf>,
 }
 
 /// A full-resolution save request.

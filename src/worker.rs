@@ -308,6 +308,7 @@ impl Engine {
         } else if !self.preview(job, &decoded, key, current, send)? {
             return Ok(()); // superseded
         }
+        self.prefetch(job, current);
         self.full_stats_stage(job, current, send);
         Ok(())
     }
@@ -399,6 +400,9 @@ impl Engine {
         let full = match self.full.get(&job.path) {
             Some(full) => full.clone(),
             None => {
+                // Only one full-resolution copy at a time: let the previous photo's go before
+                // this one is decoded, or both (plus the decoder's buffer) are alive at once.
+                self.full.clear();
                 let image = decode::decode(&job.path, &DecodeOptions::default()).ok()?;
                 let pixels = Pixels::from_dynamic(&image);
                 drop(image);
@@ -434,18 +438,37 @@ impl Engine {
         })
     }
 
+    /// Decode the neighbours' working copies (and encode their originals) while the user
+    /// looks at this photo, so the next ↓ or ↑ shows its original at once. A decode cannot
+    /// be interrupted, so each one starts only while this job is still the newest.
+    fn prefetch(&mut self, job: &PreviewRequest, current: &(dyn Fn() -> bool + Sync)) {
+        for path in &job.neighbours {
+            if !current() {
+                return;
+            }
+            let key = (path.clone(), job.cells);
+            if !self.decoded.contains(&key) {
+                // A neighbour that fails shows its error when it is selected.
+                let _ = self.decoded_at(path, job.cells);
+            }
+        }
+    }
+
     /// The cached working copy for this photo and pane size, decoding it if needed.
     fn decoded(&mut self, job: &PreviewRequest) -> Result<Arc<Decoded>, String> {
-        let key = (job.path.clone(), job.cells);
+        self.decoded_at(&job.path, job.cells)
+    }
+
+    fn decoded_at(&mut self, path: &std::path::Path, cells: Size) -> Result<Arc<Decoded>, String> {
+        let key = (path.to_path_buf(), cells);
         if let Some(hit) = self.decoded.get(&key) {
             return Ok(hit.clone());
         }
-        let image =
-            decode::decode(&job.path, &DecodeOptions::default()).map_err(|e| e.to_string())?;
+        let image = decode::decode(path, &DecodeOptions::default()).map_err(|e| e.to_string())?;
         let full_size = (image.width(), image.height());
         let font = self.picker.font_size();
-        let max_w = u32::from(job.cells.width) * u32::from(font.width);
-        let max_h = u32::from(job.cells.height) * u32::from(font.height);
+        let max_w = u32::from(cells.width) * u32::from(font.width);
+        let max_h = u32::from(cells.height) * u32::from(font.height);
         let small = if image.width() <= max_w && image.height() <= max_h {
             image
         } else if image.width() >= 2 * max_w || image.height() >= 2 * max_h {
@@ -457,7 +480,7 @@ impl Engine {
         };
         let pixels = Pixels::from_dynamic(&small);
         let histogram = Histogram::new(&pixels);
-        let original = self.protocol(small, job.cells)?;
+        let original = self.protocol(small, cells)?;
         let decoded = Arc::new(Decoded {
             pixels,
             histogram,

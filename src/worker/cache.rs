@@ -26,6 +26,11 @@ impl<K: PartialEq, V> Lru<K, V> {
         self.items.last().map(|(_, v)| v)
     }
 
+    /// Whether `key` is cached, without touching its recency.
+    pub fn contains(&self, key: &K) -> bool {
+        self.items.iter().any(|(k, _)| k == key)
+    }
+
     /// Insert or replace `key`, evicting the oldest entry when full.
     pub fn put(&mut self, key: K, value: V) {
         if let Some(i) = self.items.iter().position(|(k, _)| *k == key) {

@@ -25,6 +25,7 @@ fn request(path: &Path, generation: u64, k: u16) -> PreviewRequest {
         dither: false,
         cells: Size::new(30, 12),
         want_original: true,
+        neighbours: Vec::new(),
     }
 }
 
