@@ -7,7 +7,7 @@
 //! probe, DA1 with sixel, `CSI 16 t`, `CSI 5 n`) so a forced `--protocol kitty` learns that
 //! compression is available, as a real kitty would tell it.
 //!
-//! Run: `cargo bench --bench perf_budgets -- [--corpus DIR] [--runs N] [--protocol P]`.
+//! Run: `cargo bench --bench perf_budgets -- [--corpus DIR] [--runs N] [--protocol P] [--only plus|nav|first|memory|save]...`.
 //! Without the photo corpus (default `../shared/corpus/photos`) it says so and exits 0.
 
 use std::fs;
@@ -49,6 +49,8 @@ struct Opts {
     corpus: PathBuf,
     runs: usize,
     protocol: String,
+    /// Run only these scenarios (plus, nav, first, memory, save); all when empty.
+    only: Vec<String>,
 }
 
 fn parse_args() -> Result<Opts> {
@@ -56,6 +58,7 @@ fn parse_args() -> Result<Opts> {
         corpus: Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/photos"),
         runs: 5,
         protocol: "kitty".into(),
+        only: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -63,9 +66,12 @@ fn parse_args() -> Result<Opts> {
             "--corpus" => opts.corpus = args.next().context("--corpus DIR")?.into(),
             "--runs" => opts.runs = args.next().context("--runs N")?.parse()?,
             "--protocol" => opts.protocol = args.next().context("--protocol P")?,
+            "--only" => opts.only.push(args.next().context("--only SCENARIO")?),
             // `cargo bench` passes `--bench`; filters are not supported.
             _ if arg.starts_with("--bench") => {}
-            _ => bail!("unknown argument {arg:?}; usage: [--corpus DIR] [--runs N] [--protocol P]"),
+            _ => bail!(
+                "unknown argument {arg:?}; usage: [--corpus DIR] [--runs N] [--protocol P] [--only SCENARIO]"
+            ),
         }
     }
     opts.runs = opts.runs.max(1);
@@ -92,11 +98,19 @@ fn run() -> Result<()> {
         CELL.0, CELL.1, opts.runs, opts.protocol
     );
 
-    plus_budgets(&opts, scratch.path(), &mut report)?;
-    navigation_budgets(&opts, scratch.path(), &mut report)?;
-    first_frame_budget(&opts, scratch.path(), &mut report)?;
-    memory_budget(&opts, scratch.path(), &mut report)?;
-    save_budget(&opts, scratch.path(), &mut report)?;
+    type Scenario = fn(&Opts, &Path, &mut Report) -> Result<()>;
+    let scenarios: [(&str, Scenario); 5] = [
+        ("plus", plus_budgets),
+        ("nav", navigation_budgets),
+        ("first", first_frame_budget),
+        ("memory", memory_budget),
+        ("save", save_budget),
+    ];
+    for (name, scenario) in scenarios {
+        if opts.only.is_empty() || opts.only.iter().any(|o| o == name) {
+            scenario(&opts, scratch.path(), &mut report)?;
+        }
+    }
 
     report.print();
     Ok(())
@@ -283,31 +297,31 @@ fn plus_budgets(opts: &Opts, scratch: &Path, report: &mut Report) -> Result<()> 
     Ok(())
 }
 
-/// ↓ after resting ≥ 1 s (the neighbour may be prefetched) and ↓ to a photo never visited
-/// (cold; two quick presses, the second measured), on 13–20 MP JPEGs, through distinct
-/// hard links so the app's caches cannot know them.
+/// ↓ after resting ≥ 1 s (the neighbour may be prefetched), on 13–20 MP JPEGs through
+/// distinct hard links; and cold: a fresh app's first original, from spawn (nothing cached,
+/// nothing prefetched, start-up included).
 fn navigation_budgets(opts: &Opts, scratch: &Path, report: &mut Report) -> Result<()> {
     let rounds = opts.runs.max(3);
-    let names: Vec<&str> = (0..rounds * 3 + 1).map(|i| LARGE[i % 3]).collect();
+    let names: Vec<&str> = (0..=rounds).map(|i| LARGE[i % 3]).collect();
     let dir = link_folder(scratch, "nav", &opts.corpus, &names)?;
     let mut app = App::start(&opts.protocol, &dir, &[], scratch)?;
     app.settle()?;
-    let (mut rest, mut cold) = (Vec::new(), Vec::new());
+    let mut rest = Vec::new();
     for _ in 0..rounds {
-        // Cold: two presses 30 ms apart, like a quick double tap; the second lands on a
-        // photo two steps away, which nothing prefetched.
-        app.key(b"\x1b[B")?;
-        thread::sleep(Duration::from_millis(30));
-        let (t0, from) = app.key(b"\x1b[B")?;
-        cold.push(ms(app.first_image_frame(from)? - t0));
-        app.settle()?;
         app.rest(Duration::from_millis(1000))?;
         let (t0, from) = app.key(b"\x1b[B")?;
         rest.push(ms(app.first_image_frame(from)? - t0));
         app.settle()?;
-        app.rest(Duration::from_millis(1000))?;
     }
     app.quit();
+    let mut cold = Vec::new();
+    for i in 0..rounds {
+        let dir = link_folder(scratch, &format!("cold{i}"), &opts.corpus, &[LARGE[i % 3]])?;
+        let started = Instant::now();
+        let app = App::start(&opts.protocol, &dir, &[], scratch)?;
+        cold.push(ms(app.first_image_frame(0)? - started));
+        app.quit();
+    }
     report.add(
         "next photo's original, after ≥ 1 s rest",
         "ms",
@@ -315,7 +329,7 @@ fn navigation_budgets(opts: &Opts, scratch: &Path, report: &mut Report) -> Resul
         rest,
     );
     report.add(
-        "next photo's original, cold (13–20 MP JPEG)",
+        "first photo's original, cold start (13–20 MP)",
         "ms",
         Some(300.0),
         cold,

@@ -166,7 +166,7 @@ pub fn decode(path: &Path, opts: &DecodeOptions) -> Result<DynamicImage, DecodeE
 
 /// Decodes `path` into 8-bit RGB plus separate alpha, ready for clustering.
 pub fn decode_pixels(path: &Path, opts: &DecodeOptions) -> Result<Pixels, DecodeError> {
-    decode(path, opts).map(|img| Pixels::from_dynamic(&img))
+    decode(path, opts).map(Pixels::from_dynamic_owned)
 }
 
 const IMAGE_EXTENSIONS: &[&str] = &[

@@ -404,8 +404,7 @@ impl Engine {
                 // this one is decoded, or both (plus the decoder's buffer) are alive at once.
                 self.full.clear();
                 let image = decode::decode(&job.path, &DecodeOptions::default()).ok()?;
-                let pixels = Pixels::from_dynamic(&image);
-                drop(image);
+                let pixels = Pixels::from_dynamic_owned(image);
                 if !current() {
                     return None;
                 }

@@ -49,6 +49,35 @@ impl Pixels {
     }
 
     /// Builds from packed RGB bytes; `None` if the length does not match.
+    /// Like [`Pixels::from_dynamic`], but an opaque 8-bit RGB image is taken over without a
+    /// copy: for a 20 MP photo that is 61 MB less at the memory peak.
+    #[must_use]
+    pub fn from_dynamic_owned(img: DynamicImage) -> Pixels {
+        if let DynamicImage::ImageRgb8(rgb) = img {
+            let (width, height) = rgb.dimensions();
+            match bytemuck::allocation::try_cast_vec::<u8, [u8; 3]>(rgb.into_raw()) {
+                Ok(rgb) => Pixels {
+                    width,
+                    height,
+                    rgb,
+                    alpha: None,
+                },
+                // A capacity that is not a whole number of pixels: copy after all.
+                Err((_, raw)) => {
+                    let rgb = raw.chunks_exact(3).map(|p| [p[0], p[1], p[2]]).collect();
+                    Pixels {
+                        width,
+                        height,
+                        rgb,
+                        alpha: None,
+                    }
+                }
+            }
+        } else {
+            Pixels::from_dynamic(&img)
+        }
+    }
+
     pub fn from_rgb_bytes(width: u32, height: u32, bytes: &[u8]) -> Option<Pixels> {
         let n = usize::try_from(u64::from(width) * u64::from(height)).ok()?;
         if bytes.len() != n.checked_mul(3)? {

@@ -61,8 +61,7 @@ fn save(
     progress(format!("saving {name}: decoding at full resolution…"));
     let image =
         decode::decode(&request.path, &DecodeOptions::default()).map_err(|e| e.to_string())?;
-    let pixels = Pixels::from_dynamic(&image);
-    drop(image);
+    let pixels = Pixels::from_dynamic_owned(image);
     progress(format!("saving {name}: clustering k={}…", request.k));
     let histogram = Histogram::new(&pixels);
     let params = Params {
