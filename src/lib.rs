@@ -8,8 +8,11 @@
 //! - [`palette_png`]: indexed PNG encoding and atomic saving that never touches an input.
 //! - [`batch`]: the headless `compress` mode: plan outputs, run in parallel, collect outcomes.
 //! - [`cli`]: command-line parsing into validated settings (the only clap user besides main).
+//! - [`chart`]: the colour-space view: pixel sample, projections, braille scatter, palette strip
+//!   and PSNR-vs-k curve widgets.
 
 pub mod batch;
+pub mod chart;
 pub mod cli;
 pub mod decode;
 pub mod palette_png;
