@@ -4,6 +4,10 @@
 //!   I/O, sRGB, no dithering, at k = 4, 16, 64, 256. The PSNR of each is printed once, since
 //!   a faster engine that loses quality is no win.
 //! - `histogram/<photo>`: building the colour histogram alone.
+//! - `compress/<tool>/<k>`: end to end on a PNG copy of the 13.4 MP Dragonfly photo: decode,
+//!   quantize, write the indexed PNG. kquant is `batch::compress_one` (what `kquant compress`
+//!   runs per file); the reference decodes the same way, runs quantette's k-means and writes
+//!   with the png crate's fast compression (the quantette CLI).
 //!
 //! Photos come from `../shared/corpus/photos`; without it the benches print why and do nothing.
 //! `cargo bench -- engine/Dragonfly` runs one photo; `examples/vs_quantette.rs` prints a table.
@@ -112,5 +116,65 @@ fn histogram(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, engine, histogram);
+fn quantette_cli(input: &Path, k: u16, output: &Path) {
+    let img = image::open(input).unwrap().to_rgb8();
+    let (w, h) = img.dimensions();
+    let px: Vec<Srgb<u8>> = img.pixels().map(|p| Srgb::new(p[0], p[1], p[2])).collect();
+    let out = Pipeline::new()
+        .palette_size(PaletteSize::try_from(k).unwrap())
+        .quantize_method(QuantizeMethod::kmeans())
+        .ditherer(None)
+        .parallel(true)
+        .input_image(ImageRef::new(w, h, px.as_slice()).unwrap())
+        .output_srgb8_indexed_image();
+    let palette: Vec<u8> = out
+        .palette()
+        .iter()
+        .flat_map(|c| [c.red, c.green, c.blue])
+        .collect();
+    let file = std::io::BufWriter::new(std::fs::File::create(output).unwrap());
+    let mut enc = png::Encoder::new(file, w, h);
+    enc.set_color(png::ColorType::Indexed);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_palette(palette);
+    enc.set_compression(png::Compression::Fast);
+    let mut wr = enc.write_header().unwrap();
+    wr.write_image_data(out.indices()).unwrap();
+}
+
+fn compress(c: &mut Criterion) {
+    use kquant::batch::{Job, Settings, compress_one};
+    use kquant::decode::DecodeOptions;
+    let Some(dir) = corpus() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("dragonfly.png");
+    image::open(dir.join("Dragonfly_by_Bolly.jpg"))
+        .unwrap()
+        .save(&input)
+        .unwrap();
+    let mut group = c.benchmark_group("compress");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1));
+    for k in [16u16, 64, 256] {
+        let settings = Settings {
+            inputs: vec![input.clone()],
+            out_dir: tmp.path().join("out"),
+            params: Params::new(k),
+            decode: DecodeOptions::default(),
+        };
+        let job = Job {
+            input: input.clone(),
+            output: tmp.path().join("out/kquant.png"),
+        };
+        group.bench_with_input(BenchmarkId::new("kquant", k), &k, |b, _| {
+            b.iter(|| compress_one(&job, &settings, &[input.as_path()]).unwrap());
+        });
+        let out = tmp.path().join("quantette.png");
+        group.bench_with_input(BenchmarkId::new("quantette", k), &k, |b, &k| {
+            b.iter(|| quantette_cli(&input, k, &out));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, engine, histogram, compress);
 criterion_main!(benches);

@@ -11,13 +11,74 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::batch;
 use crate::decode::DecodeOptions;
 use crate::quant::{ColorSpace, Params};
+use crate::runtime;
+use crate::term::ProtocolChoice;
 
-/// Compress photos by k-means colour quantization into indexed PNGs.
+/// Browse a folder of photos in the terminal and compress each one by k-means colour
+/// quantization (`kquant [DIR]`), or compress files in one go (`kquant compress`).
 #[derive(Debug, Parser)]
-#[command(name = "kquant", version, about, arg_required_else_help = true)]
+#[command(
+    name = "kquant",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<CliCommand>,
+    #[command(flatten)]
+    tui: TuiArgs,
+}
+
+/// Arguments of the default mode, the terminal browser.
+#[derive(Debug, clap::Args)]
+struct TuiArgs {
+    /// Folder to browse (walked recursively; hidden files and symlinks are skipped).
+    #[arg(value_name = "DIR", default_value = ".")]
+    dir: PathBuf,
+    /// How many folder levels to descend (1 = only DIR's own files).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    depth: Option<u64>,
+    /// Terminal graphics protocol; `auto` asks the terminal.
+    #[arg(long, value_enum, default_value_t = Protocol::Auto)]
+    protocol: Protocol,
+    /// Folder where `s` saves indexed PNGs.
+    #[arg(short, long, value_name = "DIR", default_value = "kquant-out")]
+    output: PathBuf,
+    /// Initial number of colours (snapped to the ladder 2, 3, 4, 6, 8, … 256).
+    #[arg(short, value_name = "K", default_value_t = 16,
+          value_parser = clap::value_parser!(u16).range(2..=256))]
+    k: u16,
+    /// Initial colour space for clustering (`c` toggles it).
+    #[arg(long, value_enum, default_value_t = Space::Srgb)]
+    space: Space,
+}
+
+/// `--protocol` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Protocol {
+    /// Ask the terminal (kitty, sixel, iTerm2; half blocks if none answers).
+    Auto,
+    /// Kitty graphics protocol.
+    Kitty,
+    /// DEC sixel (xterm -ti vt340, foot, mlterm, …).
+    Sixel,
+    /// iTerm2 inline images (iTerm2, WezTerm, mlterm).
+    Iterm2,
+    /// Unicode half blocks: any terminal, lowest resolution.
+    Halfblocks,
+}
+
+impl From<Protocol> for ProtocolChoice {
+    fn from(p: Protocol) -> ProtocolChoice {
+        match p {
+            Protocol::Auto => ProtocolChoice::Auto,
+            Protocol::Kitty => ProtocolChoice::Kitty,
+            Protocol::Sixel => ProtocolChoice::Sixel,
+            Protocol::Iterm2 => ProtocolChoice::Iterm2,
+            Protocol::Halfblocks => ProtocolChoice::Halfblocks,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,15 +145,25 @@ pub enum Command {
         /// JSON on stdout instead of the table.
         json: bool,
     },
-    /// No subcommand: nothing to run yet (the TUI will live here).
-    Help,
+    /// No subcommand: browse a folder in the terminal.
+    Tui(runtime::Options),
 }
 
 impl Cli {
     /// Converts parsed arguments into domain settings.
     pub fn into_command(self) -> Command {
         match self.command {
-            None => Command::Help,
+            None => {
+                let t = self.tui;
+                Command::Tui(runtime::Options {
+                    root: t.dir,
+                    max_depth: t.depth.map(|d| usize::try_from(d).unwrap_or(usize::MAX)),
+                    protocol: t.protocol.into(),
+                    out_dir: t.output,
+                    k: t.k,
+                    space: t.space.into(),
+                })
+            }
             Some(CliCommand::Compress(a)) => {
                 let mut params = Params::new(a.k);
                 params.space = a.space.into();

@@ -10,11 +10,22 @@
 //! - [`cli`]: command-line parsing into validated settings (the only clap user besides main).
 //! - [`chart`]: the colour-space view: pixel sample, projections, braille scatter, palette strip
 //!   and PSNR-vs-k curve widgets.
+//! - The TUI: [`runtime`] (the loop) feeds [`msg::Msg`]s from [`keymap`], [`scan`],
+//!   [`worker`] and [`term`] into [`app`] (the model and its only mutator, `update`), and
+//!   draws it with [`ui`].
 
+pub mod app;
 pub mod batch;
 pub mod chart;
 pub mod cli;
 pub mod decode;
+pub mod keymap;
+pub mod msg;
 pub mod palette_png;
 pub mod quant;
+pub mod runtime;
+pub mod scan;
+pub mod term;
 pub mod text;
+pub mod ui;
+pub mod worker;

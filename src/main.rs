@@ -1,13 +1,15 @@
 //! kquant binary: parse the command line, dispatch, map results to exit codes.
 //!
-//! Exit status: 0 when every file succeeded, 1 when any file failed, 2 for usage errors.
+//! `kquant [DIR]` opens the terminal browser; `kquant compress` runs headless.
+//! Exit status: 0 when every file succeeded (or the browser was left normally), 1 when any
+//! file failed (or the terminal could not be used), 2 for usage errors.
 //! Every file-derived string is sanitised (see `kquant::text`) before it is printed.
 
 use std::io::{self, IsTerminal as _, Write as _};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{CommandFactory as _, Parser as _};
+use clap::Parser as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use kquant::batch::{self, Failure, Outcome, Report};
 use kquant::cli::{Cli, Command};
@@ -20,11 +22,27 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     match cli.into_command() {
-        Command::Help => {
-            let _ = Cli::command().write_long_help(&mut io::stderr());
-            ExitCode::from(2)
-        }
+        Command::Tui(options) => tui(options),
         Command::Compress { settings, json } => compress(&settings, json),
+    }
+}
+
+/// The terminal browser on one folder.
+fn tui(options: kquant::runtime::Options) -> ExitCode {
+    if !io::stdin().is_terminal() || !io::stdout().is_terminal() {
+        eprintln!("kquant: the browser needs a terminal; `kquant compress` works without one");
+        return ExitCode::from(2);
+    }
+    if !options.root.is_dir() {
+        eprintln!("kquant: {}: not a folder", sanitize_path(&options.root));
+        return ExitCode::from(2);
+    }
+    match kquant::runtime::run(options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kquant: {}", sanitize(&format!("{e:#}")));
+            ExitCode::from(1)
+        }
     }
 }
 

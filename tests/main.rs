@@ -8,3 +8,14 @@ mod decode;
 mod png_out;
 mod quant;
 mod util;
+
+/// The TUI: key table, scan, `update`, screens, worker, and the real binary in a pty.
+mod tui {
+    mod e2e;
+    mod keymap;
+    mod scan;
+    mod screens;
+    pub mod support;
+    mod update;
+    mod worker;
+}

@@ -1,0 +1,301 @@
+//! The TUI model and its only mutator. [`App::update`] takes one [`Msg`], changes state and
+//! returns the [`Effect`]s the runtime must carry out; it holds no threads, channels or
+//! terminal, so every behaviour here is unit-tested without a terminal.
+
+pub mod library;
+pub mod preview;
+
+use std::path::{Path, PathBuf};
+
+use crossterm::event::Event;
+use ratatui::layout::{Rect, Size};
+
+pub use self::library::Library;
+pub use self::preview::{PaneState, Preview, Previous};
+use crate::keymap;
+use crate::msg::{Action, Effect, Msg, PreviewRequest, SaveEvent, SaveRequest};
+use crate::quant::ColorSpace;
+use crate::ui;
+
+/// The k values `+` and `-` step through.
+pub const K_LADDER: [u16; 15] = [2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256];
+
+/// The user's compression settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Position in [`K_LADDER`].
+    pub k_index: usize,
+    /// Clustering colour space.
+    pub space: ColorSpace,
+    /// Floyd–Steinberg dithering when remapping.
+    pub dither: bool,
+    /// Where `s` writes indexed PNGs.
+    pub out_dir: PathBuf,
+}
+
+impl Settings {
+    /// Settings starting at the ladder step nearest to `k`.
+    #[must_use]
+    pub fn new(k: u16, space: ColorSpace, out_dir: PathBuf) -> Self {
+        let k_index = K_LADDER
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, step)| step.abs_diff(k))
+            .map_or(6, |(i, _)| i);
+        Self {
+            k_index,
+            space,
+            dither: false,
+            out_dir,
+        }
+    }
+
+    /// The current k.
+    #[must_use]
+    pub fn k(&self) -> u16 {
+        K_LADDER[self.k_index.min(K_LADDER.len() - 1)]
+    }
+}
+
+/// What the status lines show besides the preview figures.
+#[derive(Debug, Default)]
+pub struct Status {
+    /// Graphics protocol in use, once detected.
+    pub protocol: Option<String>,
+    /// True when the protocol re-quantizes every picture to ≤ 256 colours (sixel).
+    pub requantizes: bool,
+    /// Last save progress or result.
+    pub save: Option<SaveEvent>,
+}
+
+/// The whole TUI state.
+pub struct App {
+    /// Photos found so far, selection and scroll.
+    pub library: Library,
+    /// Both preview panes.
+    pub preview: Preview,
+    /// k, colour space, dithering, output folder.
+    pub settings: Settings,
+    /// Protocol and save line.
+    pub status: Status,
+    /// Help overlay visible.
+    pub show_help: bool,
+    /// Terminal size in cells.
+    pub screen: Rect,
+    quit: bool,
+    dirty: bool,
+}
+
+impl App {
+    /// A fresh model for a terminal of `screen` cells, with the scan already running.
+    #[must_use]
+    pub fn new(settings: Settings, screen: Size) -> Self {
+        Self {
+            library: Library::scanning(),
+            preview: Preview::default(),
+            settings,
+            status: Status::default(),
+            show_help: false,
+            screen: Rect::new(0, 0, screen.width, screen.height),
+            quit: false,
+            dirty: true,
+        }
+    }
+
+    /// True once the user (or a signal) asked to leave.
+    #[must_use]
+    pub fn should_quit(&self) -> bool {
+        self.quit
+    }
+
+    /// Whether something visible changed since the last call; resets the flag.
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// Apply one message. The only place where state changes.
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Input(Event::Key(key)) => keymap::action_for(key)
+                .map(|a| self.act(a))
+                .unwrap_or_default(),
+            Msg::Input(Event::Mouse(mouse)) => keymap::mouse_action(mouse)
+                .map(|a| self.act(a))
+                .unwrap_or_default(),
+            Msg::Input(Event::Resize(width, height)) => self.resize(width, height),
+            // The picker is for the runtime, which turns it into `GraphicsReady`.
+            Msg::Input(_) | Msg::Graphics(_) => Vec::new(),
+            Msg::InputClosed(_) | Msg::Signal(_) => {
+                self.quit = true;
+                Vec::new()
+            }
+            Msg::GraphicsReady {
+                protocol,
+                requantizes,
+            } => {
+                self.status.protocol = Some(protocol);
+                self.status.requantizes = requantizes;
+                self.dirty = true;
+                self.request_preview()
+            }
+            Msg::Scan(batch) => {
+                let had_selection = self.library.selected.is_some();
+                self.library.extend(batch);
+                self.dirty = true;
+                if had_selection {
+                    Vec::new()
+                } else {
+                    self.request_preview()
+                }
+            }
+            Msg::ScanDone => {
+                self.library.scanning = false;
+                self.dirty = true;
+                Vec::new()
+            }
+            Msg::Job(outcome) => {
+                // A stale result changes nothing, so it costs no redraw either.
+                if self.preview.accept(outcome) {
+                    self.dirty = true;
+                }
+                Vec::new()
+            }
+            Msg::Save(event) => {
+                self.status.save = Some(event);
+                self.dirty = true;
+                Vec::new()
+            }
+        }
+    }
+
+    fn act(&mut self, action: Action) -> Vec<Effect> {
+        self.dirty = true;
+        let rows = self.list_rows();
+        let page = isize::try_from(rows.max(2) - 1).unwrap_or(1);
+        let moved = match action {
+            Action::SelectNext => self.library.step(1, rows),
+            Action::SelectPrev => self.library.step(-1, rows),
+            Action::PageDown => self.library.step(page, rows),
+            Action::PageUp => self.library.step(-page, rows),
+            Action::First => self.library.select(0, rows),
+            Action::Last => self.library.select(usize::MAX, rows),
+            Action::IncreaseK | Action::DecreaseK => {
+                let old = self.settings.k_index;
+                self.settings.k_index = if action == Action::IncreaseK {
+                    (old + 1).min(K_LADDER.len() - 1)
+                } else {
+                    old.saturating_sub(1)
+                };
+                self.settings.k_index != old
+            }
+            Action::ToggleDither => {
+                self.settings.dither = !self.settings.dither;
+                true
+            }
+            Action::ToggleSpace => {
+                self.settings.space = match self.settings.space {
+                    ColorSpace::Srgb => ColorSpace::Oklab,
+                    ColorSpace::Oklab => ColorSpace::Srgb,
+                };
+                true
+            }
+            Action::Save => return self.save(),
+            Action::ToggleHelp => {
+                self.show_help = !self.show_help;
+                false
+            }
+            Action::Quit => {
+                self.quit = true;
+                false
+            }
+        };
+        if moved {
+            self.request_preview()
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn resize(&mut self, width: u16, height: u16) -> Vec<Effect> {
+        self.screen = Rect::new(0, 0, width, height);
+        self.dirty = true;
+        let rows = self.list_rows();
+        self.library.scroll_into_view(rows);
+        let cells = self.pane_cells();
+        let same_size = self.preview.request.as_ref().map(|(_, c)| Some(*c)) == Some(cells);
+        if same_size {
+            Vec::new()
+        } else {
+            self.request_preview()
+        }
+    }
+
+    fn save(&mut self) -> Vec<Effect> {
+        let in_progress = matches!(self.status.save, Some(SaveEvent::Progress(_)));
+        let Some(entry) = self.library.current() else {
+            return Vec::new();
+        };
+        if in_progress {
+            return Vec::new();
+        }
+        let k = self.settings.k();
+        let dest = save_destination(&self.settings.out_dir, &entry.path, k);
+        self.status.save = Some(SaveEvent::Progress(format!(
+            "saving {} at k={k}…",
+            entry.display
+        )));
+        vec![Effect::Save(SaveRequest {
+            path: entry.path.clone(),
+            dest,
+            k,
+            space: self.settings.space,
+            dither: self.settings.dither,
+        })]
+    }
+
+    /// Ask for previews of the selected photo at the current settings and pane size.
+    fn request_preview(&mut self) -> Vec<Effect> {
+        if self.status.protocol.is_none() {
+            return Vec::new();
+        }
+        let Some(cells) = self.pane_cells() else {
+            return Vec::new();
+        };
+        let Some(path) = self.library.current().map(|e| e.path.clone()) else {
+            return Vec::new();
+        };
+        let k = self.settings.k();
+        // A finished save's line gives way to the key hint once the user moves on.
+        if !matches!(self.status.save, Some(SaveEvent::Progress(_))) {
+            self.status.save = None;
+        }
+        let (generation, want_original) = self.preview.begin(path.clone(), cells, k);
+        self.dirty = true;
+        vec![Effect::Preview(PreviewRequest {
+            generation,
+            path,
+            k,
+            space: self.settings.space,
+            dither: self.settings.dither,
+            cells,
+            want_original,
+        })]
+    }
+
+    fn list_rows(&self) -> usize {
+        ui::layout(self.screen).map_or(1, |a| usize::from(a.list_rows()))
+    }
+
+    fn pane_cells(&self) -> Option<Size> {
+        ui::layout(self.screen).map(|a| a.image_cells())
+    }
+}
+
+/// `out/<stem>-k<k>.png`: one file per photo and k, so saving another k never overwrites.
+#[must_use]
+pub fn save_destination(out_dir: &Path, input: &Path, k: u16) -> PathBuf {
+    let stem = input
+        .file_stem()
+        .map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
+    out_dir.join(format!("{stem}-k{k}.png"))
+}

@@ -1,0 +1,189 @@
+//! The UI loop: block on the one channel, drain the burst of messages through
+//! `App::update`, carry out the effects, and draw only when something changed, each frame
+//! inside a synchronized update so the terminal never shows half a frame. No ticking: an idle
+//! kquant writes nothing to the terminal.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::thread::{self, JoinHandle};
+
+use anyhow::Context as _;
+use crossterm::event;
+use crossterm::execute;
+use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+use ratatui_image::picker::ProtocolType;
+
+use crate::app::{App, Settings};
+use crate::msg::{Effect, Msg};
+use crate::quant::ColorSpace;
+use crate::scan::{self, ScanOptions};
+use crate::term::{self, ProtocolChoice, Tui};
+use crate::ui;
+use crate::worker::{self, Worker};
+
+/// Everything the TUI needs from the command line.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Folder to browse.
+    pub root: PathBuf,
+    /// Maximum scan depth (`None` = unlimited).
+    pub max_depth: Option<usize>,
+    /// Graphics protocol choice.
+    pub protocol: ProtocolChoice,
+    /// Where `s` saves.
+    pub out_dir: PathBuf,
+    /// Initial k (snapped to the ladder).
+    pub k: u16,
+    /// Initial colour space.
+    pub space: ColorSpace,
+}
+
+/// Run the TUI until the user quits.
+///
+/// # Errors
+/// When the terminal cannot be set up or written to, or a thread cannot start.
+pub fn run(options: Options) -> anyhow::Result<()> {
+    let (mut terminal, _guard) = term::enter().context("cannot set up the terminal")?;
+    let (tx, rx) = mpsc::channel();
+    let size = terminal.size()?;
+    let mut app = App::new(
+        Settings::new(options.k, options.space, options.out_dir.clone()),
+        size,
+    );
+    term::spawn_signal_thread(tx.clone())?;
+    scan::spawn(
+        ScanOptions {
+            root: options.root.clone(),
+            max_depth: options.max_depth,
+        },
+        tx.clone(),
+    )?;
+    // The graphics query may wait for a terminal that never answers; meanwhile the list
+    // fills in and is drawn. Nothing reads input until the query is over (it reads the
+    // replies from stdin), so the input thread starts only with `Msg::Graphics`.
+    spawn_graphics_query(options.protocol, tx.clone())?;
+    let mut worker = None;
+    let mut saves = Saves::default();
+    let mut effects = Vec::new();
+    loop {
+        run_effects(effects, worker.as_ref(), &mut saves, &tx);
+        if app.should_quit() {
+            break;
+        }
+        if app.take_dirty() {
+            draw(&mut terminal, &app)?;
+        }
+        let Ok(msg) = rx.recv() else { break };
+        effects = handle(msg, &mut app, &mut worker, &tx)?;
+        while let Ok(msg) = rx.try_recv() {
+            effects.extend(handle(msg, &mut app, &mut worker, &tx)?);
+        }
+    }
+    saves.cancel_and_join();
+    drop(worker);
+    Ok(())
+}
+
+/// Hand a message to the model; the detected picker starts the worker and the input thread.
+fn handle(
+    msg: Msg,
+    app: &mut App,
+    worker: &mut Option<Worker>,
+    tx: &Sender<Msg>,
+) -> std::io::Result<Vec<Effect>> {
+    let Msg::Graphics(picker) = msg else {
+        return Ok(app.update(msg));
+    };
+    let protocol = picker.protocol_type();
+    *worker = Some(Worker::spawn(*picker, tx.clone())?);
+    spawn_input_thread(tx.clone())?;
+    Ok(app.update(Msg::GraphicsReady {
+        protocol: term::protocol_name(protocol).to_owned(),
+        requantizes: protocol == ProtocolType::Sixel,
+    }))
+}
+
+fn spawn_graphics_query(choice: ProtocolChoice, tx: Sender<Msg>) -> std::io::Result<()> {
+    thread::Builder::new()
+        .name("kquant-graphics-query".into())
+        .spawn(move || {
+            let picker = term::picker(choice);
+            // The UI loop may have ended already (a signal during the query).
+            let _ = tx.send(Msg::Graphics(Box::new(picker)));
+        })?;
+    Ok(())
+}
+
+/// Running saves, cancelled together on quit so no half-written file is left behind.
+#[derive(Default)]
+struct Saves {
+    cancel: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Saves {
+    fn cancel_and_join(self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        for handle in self.threads {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn run_effects(effects: Vec<Effect>, worker: Option<&Worker>, saves: &mut Saves, tx: &Sender<Msg>) {
+    // Within one burst only the newest preview request matters; the slot would drop the
+    // others anyway, this just saves the lock traffic.
+    let last_preview = effects
+        .iter()
+        .rposition(|e| matches!(e, Effect::Preview(_)));
+    for (i, effect) in effects.into_iter().enumerate() {
+        match effect {
+            Effect::Preview(request) => {
+                // The model asks for previews only after `GraphicsReady`, when the worker exists.
+                if let (Some(worker), true) = (worker, Some(i) == last_preview) {
+                    worker.submit(request);
+                }
+            }
+            Effect::Save(request) => {
+                saves.threads.retain(|h| !h.is_finished());
+                match worker::save::spawn(request, tx.clone(), saves.cancel.clone()) {
+                    Ok(handle) => saves.threads.push(handle),
+                    Err(error) => {
+                        let _ =
+                            tx.send(Msg::Save(crate::msg::SaveEvent::Failed(error.to_string())));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn spawn_input_thread(tx: Sender<Msg>) -> std::io::Result<()> {
+    thread::Builder::new()
+        .name("kquant-input".into())
+        .spawn(move || {
+            loop {
+                match event::read() {
+                    Ok(event) => {
+                        if tx.send(Msg::Input(event)).is_err() {
+                            return; // the UI loop has ended
+                        }
+                    }
+                    Err(error) => {
+                        let _ = tx.send(Msg::InputClosed(error.to_string()));
+                        return;
+                    }
+                }
+            }
+        })?;
+    Ok(())
+}
+
+fn draw(terminal: &mut Tui, app: &App) -> std::io::Result<()> {
+    execute!(terminal.backend_mut(), BeginSynchronizedUpdate)?;
+    terminal.draw(|frame| ui::draw(frame, app))?;
+    execute!(terminal.backend_mut(), EndSynchronizedUpdate)?;
+    Ok(())
+}

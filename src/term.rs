@@ -1,0 +1,217 @@
+//! The terminal: entering and leaving the alternate screen (raw mode, mouse capture), a
+//! thread-aware panic hook, SIGTERM/SIGHUP delivery, and choosing the graphics protocol.
+//!
+//! The panic hook restores the terminal only for a panic on the UI thread. Worker and save
+//! panics are caught there and shown as an error for that photo, so they must neither tear
+//! the TUI down nor print over it.
+
+use std::io::{self, Stdout, Write};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::thread::{self, ThreadId};
+use std::time::{Duration, Instant};
+
+use crossterm::cursor::{Hide, Show};
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+use crossterm::execute;
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use ratatui_image::FontSize;
+use ratatui_image::picker::cap_parser::QueryStdioOptions;
+use ratatui_image::picker::{Picker, ProtocolType};
+
+use crate::msg::Msg;
+
+/// The protocol the user asked for with `--protocol`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProtocolChoice {
+    /// Ask the terminal.
+    #[default]
+    Auto,
+    /// Kitty graphics protocol.
+    Kitty,
+    /// DEC sixel.
+    Sixel,
+    /// iTerm2 inline images.
+    Iterm2,
+    /// Unicode half blocks: works everywhere, lowest resolution.
+    Halfblocks,
+}
+
+/// How long the graphics query waits for a terminal that may never answer (tmux without a
+/// graphics-capable outer terminal, a pipe). Local terminals answer in a few ms; the crate's
+/// default of 2 s is felt on every start.
+const QUERY_TIMEOUT: Duration = Duration::from_millis(800);
+/// How long to wait for the query's stale reader thread to let go of stdin.
+const UNSTICK_TIMEOUT: Duration = Duration::from_millis(500);
+
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+static UI_THREAD: OnceLock<ThreadId> = OnceLock::new();
+
+/// The TUI's terminal type.
+pub type Tui = Terminal<CrosstermBackend<Stdout>>;
+
+/// Restores the terminal when dropped (normal exit, `?` errors).
+pub struct Guard(());
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// Enter raw mode and the alternate screen with mouse capture; call on the UI thread.
+///
+/// # Errors
+/// When stdout is not a terminal or the terminal refuses the mode change.
+pub fn enter() -> io::Result<(Tui, Guard)> {
+    install_panic_hook();
+    enable_raw_mode()?;
+    ACTIVE.store(true, Ordering::SeqCst);
+    let guard = Guard(());
+    execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture, Hide)?;
+    let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    Ok((terminal, guard))
+}
+
+/// Leave the alternate screen and raw mode; safe to call more than once.
+pub fn restore() {
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        // Best effort: after SIGHUP the terminal is gone and these writes fail.
+        let _ = execute!(
+            io::stdout(),
+            DisableMouseCapture,
+            LeaveAlternateScreen,
+            Show
+        );
+        let _ = disable_raw_mode();
+    }
+}
+
+fn install_panic_hook() {
+    if UI_THREAD.set(thread::current().id()).is_err() {
+        return; // already installed
+    }
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let on_ui_thread = UI_THREAD.get() == Some(&thread::current().id());
+        if on_ui_thread {
+            restore();
+            previous(info);
+        } else if !ACTIVE.load(Ordering::SeqCst) {
+            previous(info);
+        }
+        // Otherwise: a background thread while the TUI is up. Its job catches the panic and
+        // shows it in place; printing here would garble the screen.
+    }));
+}
+
+/// Deliver SIGTERM and SIGHUP (an SSH connection dropping) to the UI loop as `Msg::Signal`,
+/// so it leaves through the normal path: saves cancelled, terminal restored.
+///
+/// # Errors
+/// When the signal handlers cannot be installed or the thread cannot start.
+pub fn spawn_signal_thread(tx: Sender<Msg>) -> io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP])?;
+    thread::Builder::new()
+        .name("kquant-signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if tx.send(Msg::Signal(signal)).is_err() {
+                    return;
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// Pick the graphics protocol: the user's choice, or ask the terminal. Call after [`enter`]
+/// and before anything reads terminal input.
+#[must_use]
+pub fn picker(choice: ProtocolChoice) -> Picker {
+    let forced = match choice {
+        ProtocolChoice::Auto => return query_picker(),
+        ProtocolChoice::Halfblocks => return Picker::halfblocks(),
+        ProtocolChoice::Kitty => ProtocolType::Kitty,
+        ProtocolChoice::Sixel => ProtocolType::Sixel,
+        ProtocolChoice::Iterm2 => ProtocolType::Iterm2,
+    };
+    // No query: the cell size comes from the kernel's window size, which most terminals (and
+    // OpenSSH) fill in; ratatui-image offers no other constructor taking a font size.
+    #[allow(deprecated)]
+    let mut picker = match cell_size_from_ioctl() {
+        Some(font) => Picker::from_fontsize(font),
+        None => Picker::halfblocks(),
+    };
+    picker.set_protocol_type(forced);
+    picker
+}
+
+/// A short name for the status line.
+#[must_use]
+pub fn protocol_name(protocol: ProtocolType) -> &'static str {
+    match protocol {
+        ProtocolType::Halfblocks => "half-blocks",
+        ProtocolType::Sixel => "sixel",
+        ProtocolType::Kitty => "kitty",
+        ProtocolType::Iterm2 => "iTerm2",
+    }
+}
+
+fn cell_size_from_ioctl() -> Option<FontSize> {
+    let size = crossterm::terminal::window_size().ok()?;
+    if size.width == 0 || size.height == 0 || size.columns == 0 || size.rows == 0 {
+        return None;
+    }
+    Some(FontSize::new(
+        size.width / size.columns,
+        size.height / size.rows,
+    ))
+}
+
+fn query_picker() -> Picker {
+    let started = Instant::now();
+    let options = QueryStdioOptions {
+        timeout: QUERY_TIMEOUT,
+        ..QueryStdioOptions::default()
+    };
+    let picker =
+        Picker::from_query_stdio_with_options(options).unwrap_or_else(|_| Picker::halfblocks());
+    if started.elapsed() >= QUERY_TIMEOUT {
+        unstick_stale_reader();
+    }
+    picker
+}
+
+/// After a timed-out query, ratatui-image 11.1 leaves its reader thread blocked in
+/// `stdin().read()`, where it would swallow the user's next key. Ask the terminal (or tmux,
+/// which answers this itself) for a device status report: the reply wakes that reader, which
+/// sees the end of its query and exits. Its read holds std's stdin lock, so taking the lock
+/// tells us it is done; crossterm reads the tty directly and never needs that lock.
+fn unstick_stale_reader() {
+    let mut stdout = io::stdout();
+    if stdout
+        .write_all(b"\x1b[5n")
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        return;
+    }
+    let (done_tx, done_rx) = mpsc::channel();
+    let spawned = thread::Builder::new()
+        .name("kquant-query-drain".into())
+        .spawn(move || {
+            drop(io::stdin().lock());
+            let _ = done_tx.send(());
+        });
+    if spawned.is_ok() {
+        // If nothing answers (a plain pipe) the helper stays blocked; there is no key to lose
+        // on a pipe, so give up quietly.
+        let _ = done_rx.recv_timeout(UNSTICK_TIMEOUT);
+    }
+}

@@ -1,0 +1,439 @@
+//! The preview worker: one named std thread that turns a [`PreviewRequest`] into two
+//! ready-to-draw pictures. Requests go through a latest-wins slot (a new one replaces the
+//! pending one), the newest generation lives in an `AtomicU64` that the k-means checks between
+//! iterations (so a superseded job stops early), and each job runs under `catch_unwind` so a
+//! panic becomes an error for that photo. Rayon is used inside the engine only; a panic in a
+//! `par_iter` comes back to this thread, unlike `rayon::spawn`, which would abort.
+//!
+//! Stages: decode (cached: a working copy at the pane's pixel size plus its colour
+//! histogram) → `Outcome::Original` at once → cluster (results cached by photo, k, colour
+//! space, dither and pane size) → `Outcome::Quantized` → then, while the user looks, the
+//! same clustering of the full-resolution photo → `Outcome::FullStats` (PSNR and the exact
+//! size of the PNG `s` would write; cached per photo and settings, cancelled like the rest).
+
+pub mod cache;
+pub mod save;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use image::DynamicImage;
+use image::imageops::FilterType;
+use ratatui::layout::Size;
+use ratatui_image::FontSize;
+use ratatui_image::Resize;
+use ratatui_image::picker::{Picker, ProtocolType};
+use ratatui_image::protocol::Protocol;
+
+use self::cache::Lru;
+use crate::decode::{self, DecodeOptions};
+use crate::msg::{FullStats, Msg, Outcome, PreviewRequest, PreviewStats};
+use crate::palette_png::{self, Effort};
+use crate::quant::{self, ColorSpace, Control, Histogram, Params, Pixels, Progress};
+use crate::text;
+
+/// Decoded working copies kept (a few photos back and forth, a few MB each).
+const DECODED_CAPACITY: usize = 6;
+/// Quantized previews kept: going back to a k or a photo is instant.
+const RESULTS_CAPACITY: usize = 48;
+/// Full-resolution figures kept (a few numbers each).
+const FULL_STATS_CAPACITY: usize = 256;
+/// The full-resolution stage starts only after the user has rested this long: its decode and
+/// histogram cannot be interrupted, and someone holding ↓ should not pay for them.
+const FULL_STATS_DELAY: Duration = Duration::from_millis(400);
+/// How often the delay checks for a newer request.
+const FULL_STATS_POLL: Duration = Duration::from_millis(20);
+
+#[derive(Default)]
+struct SlotState {
+    job: Option<PreviewRequest>,
+    closed: bool,
+}
+
+/// The pending job, replaced by each new submit (gitui's `AsyncSingleJob`).
+#[derive(Default)]
+struct Slot {
+    state: Mutex<SlotState>,
+    wake: Condvar,
+}
+
+/// Handle to the worker thread; dropping it stops the thread.
+pub struct Worker {
+    slot: Arc<Slot>,
+    latest: Arc<AtomicU64>,
+    started: Arc<AtomicU64>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Start the worker. Pictures are encoded with `picker`'s protocol and font size.
+    ///
+    /// # Errors
+    /// Only if the OS refuses to start a thread.
+    pub fn spawn(picker: Picker, tx: Sender<Msg>) -> std::io::Result<Self> {
+        let slot = Arc::new(Slot::default());
+        let latest = Arc::new(AtomicU64::new(0));
+        let started = Arc::new(AtomicU64::new(0));
+        let mut engine = Engine {
+            picker: working_picker(picker),
+            decoded: Lru::new(DECODED_CAPACITY),
+            results: Lru::new(RESULTS_CAPACITY),
+            full: Lru::new(1),
+            full_stats: Lru::new(FULL_STATS_CAPACITY),
+        };
+        let handle = {
+            let (slot, latest, started) = (slot.clone(), latest.clone(), started.clone());
+            thread::Builder::new()
+                .name("kquant-worker".into())
+                .spawn(move || {
+                    while let Some(job) = next_job(&slot) {
+                        started.fetch_add(1, Ordering::Relaxed);
+                        engine.run(&job, &latest, &tx);
+                    }
+                })?
+        };
+        Ok(Self {
+            slot,
+            latest,
+            started,
+            handle: Some(handle),
+        })
+    }
+
+    /// Replace the pending job with `request` and cancel the running one.
+    pub fn submit(&self, request: PreviewRequest) {
+        self.latest.store(request.generation.0, Ordering::Relaxed);
+        let mut state = self
+            .slot
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        state.job = Some(request);
+        self.slot.wake.notify_one();
+    }
+
+    /// How many jobs the worker has started so far (tests check that bursts coalesce).
+    #[must_use]
+    pub fn jobs_started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // No generation is ever u64::MAX in practice, so this cancels the running job.
+        self.latest.store(u64::MAX, Ordering::Relaxed);
+        {
+            let mut state = self
+                .slot
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            state.closed = true;
+            state.job = None;
+            self.slot.wake.notify_one();
+        }
+        if let Some(handle) = self.handle.take() {
+            // A panic escaping `run` is already reported; nothing more to do at shutdown.
+            let _ = handle.join();
+        }
+    }
+}
+
+fn next_job(slot: &Slot) -> Option<PreviewRequest> {
+    let mut state = slot.state.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        if state.closed {
+            return None;
+        }
+        if let Some(job) = state.job.take() {
+            return Some(job);
+        }
+        state = slot
+            .wake
+            .wait(state)
+            .unwrap_or_else(PoisonError::into_inner);
+    }
+}
+
+/// The picker the worker encodes with. Half-blocks show one colour per half cell, so their
+/// picker gets a 1×2 "font": the working copy is then exactly the half-block resolution,
+/// clustering it is cheap, and the encoder's own resize becomes a copy, so the compressed pane
+/// shows exactly the k colours. (Square half cells assume the usual 1:2 font.)
+fn working_picker(picker: Picker) -> Picker {
+    if picker.protocol_type() != ProtocolType::Halfblocks {
+        return picker;
+    }
+    // The only constructor that takes a font size; deprecated only in favour of querying,
+    // which does not apply to this synthetic geometry.
+    #[allow(deprecated)]
+    let mut exact = Picker::from_fontsize(FontSize::new(1, 2));
+    exact.set_protocol_type(ProtocolType::Halfblocks);
+    exact
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_owned())
+}
+
+/// A photo decoded for previews at one pane size.
+struct Decoded {
+    pixels: Pixels,
+    histogram: Histogram,
+    original: Protocol,
+    full_size: (u32, u32),
+}
+
+/// The current photo at full resolution, for the full-size figures.
+struct Full {
+    pixels: Pixels,
+    histogram: Histogram,
+}
+
+type DecodeKey = (PathBuf, Size);
+type ResultKey = (PathBuf, Size, u16, ColorSpace, bool);
+type FullKey = (PathBuf, u16, ColorSpace, bool);
+
+struct Engine {
+    picker: Picker,
+    decoded: Lru<DecodeKey, Arc<Decoded>>,
+    results: Lru<ResultKey, (Protocol, PreviewStats)>,
+    /// Only the current photo: a 20 MP photo is 60 MB of pixels.
+    full: Lru<PathBuf, Arc<Full>>,
+    full_stats: Lru<FullKey, FullStats>,
+}
+
+impl Engine {
+    fn run(&mut self, job: &PreviewRequest, latest: &AtomicU64, tx: &Sender<Msg>) {
+        let generation = job.generation;
+        let current = || latest.load(Ordering::Relaxed) == generation.0;
+        let send = |outcome: Outcome| {
+            if current() {
+                // The UI may be gone at shutdown; then nobody needs the result.
+                let _ = tx.send(Msg::Job(outcome));
+            }
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| self.stages(job, &current, &send)));
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => send(Outcome::Failed {
+                generation,
+                error: text::sanitize(&error).into_owned(),
+            }),
+            Err(payload) => {
+                // State touched by a panicking job is not trusted any more.
+                self.decoded.clear();
+                self.results.clear();
+                send(Outcome::Failed {
+                    generation,
+                    error: format!(
+                        "internal error: {}",
+                        text::sanitize(&panic_message(&*payload))
+                    ),
+                });
+            }
+        }
+    }
+
+    fn stages(
+        &mut self,
+        job: &PreviewRequest,
+        current: &(dyn Fn() -> bool + Sync),
+        send: &dyn Fn(Outcome),
+    ) -> Result<(), String> {
+        let generation = job.generation;
+        let decoded = self.decoded(job)?;
+        if job.want_original {
+            send(Outcome::Original {
+                generation,
+                protocol: Box::new(decoded.original.clone()),
+                full_size: decoded.full_size,
+            });
+        }
+        let key: ResultKey = (job.path.clone(), job.cells, job.k, job.space, job.dither);
+        if let Some((protocol, stats)) = self.results.get(&key) {
+            send(Outcome::Quantized {
+                generation,
+                protocol: Box::new(protocol.clone()),
+                stats: stats.clone(),
+                full_size: decoded.full_size,
+            });
+        } else if !self.preview(job, &decoded, key, current, send)? {
+            return Ok(()); // superseded
+        }
+        self.full_stats_stage(job, current, send);
+        Ok(())
+    }
+
+    /// Cluster the working copy and send the compressed pane; false if superseded.
+    fn preview(
+        &mut self,
+        job: &PreviewRequest,
+        decoded: &Decoded,
+        key: ResultKey,
+        current: &(dyn Fn() -> bool + Sync),
+        send: &dyn Fn(Outcome),
+    ) -> Result<bool, String> {
+        let generation = job.generation;
+        if !current() {
+            return Ok(false);
+        }
+        let params = Params {
+            space: job.space,
+            dither: job.dither,
+            ..Params::new(job.k)
+        };
+        let cancel = || !current();
+        let no_progress = |_: &Progress<'_>| {};
+        let Ok(quantized) = quant::quantize_with(
+            &decoded.pixels,
+            &decoded.histogram,
+            &params,
+            &Control::new(&cancel, &no_progress),
+        ) else {
+            return Ok(false); // superseded by a newer request
+        };
+        let png_bytes = palette_png::encode(&quantized, decoded.pixels.alpha.as_deref())
+            .map_err(|e| format!("PNG encoding: {e}"))?
+            .len();
+        let image = DynamicImage::ImageRgb8(quantized.to_rgb_image());
+        let protocol = self.protocol(image, job.cells)?;
+        let stats = PreviewStats {
+            colours: quantized.palette.len(),
+            psnr: quantized.psnr,
+            png_bytes,
+            preview_size: (quantized.width, quantized.height),
+        };
+        self.results.put(key, (protocol.clone(), stats.clone()));
+        send(Outcome::Quantized {
+            generation,
+            protocol: Box::new(protocol),
+            stats,
+            full_size: decoded.full_size,
+        });
+        Ok(true)
+    }
+
+    /// Cluster the full-resolution photo with the same parameters (and seed) as a save, so the
+    /// figures are exactly those of the file `s` writes. Failures here are not the photo's:
+    /// the previews stand, the status line just never gets full-size figures.
+    fn full_stats_stage(
+        &mut self,
+        job: &PreviewRequest,
+        current: &(dyn Fn() -> bool + Sync),
+        send: &dyn Fn(Outcome),
+    ) {
+        let key: FullKey = (job.path.clone(), job.k, job.space, job.dither);
+        let stats = match self.full_stats.get(&key) {
+            Some(stats) => Some(*stats),
+            None => self.compute_full_stats(job, current),
+        };
+        if let Some(stats) = stats {
+            self.full_stats.put(key, stats);
+            send(Outcome::FullStats {
+                generation: job.generation,
+                stats,
+            });
+        }
+    }
+
+    fn compute_full_stats(
+        &mut self,
+        job: &PreviewRequest,
+        current: &(dyn Fn() -> bool + Sync),
+    ) -> Option<FullStats> {
+        let rest_until = Instant::now() + FULL_STATS_DELAY;
+        while Instant::now() < rest_until {
+            if !current() {
+                return None;
+            }
+            thread::sleep(FULL_STATS_POLL);
+        }
+        let full = match self.full.get(&job.path) {
+            Some(full) => full.clone(),
+            None => {
+                let image = decode::decode(&job.path, &DecodeOptions::default()).ok()?;
+                let pixels = Pixels::from_dynamic(&image);
+                drop(image);
+                if !current() {
+                    return None;
+                }
+                let histogram = Histogram::new(&pixels);
+                let full = Arc::new(Full { pixels, histogram });
+                self.full.put(job.path.clone(), full.clone());
+                full
+            }
+        };
+        let params = Params {
+            space: job.space,
+            dither: job.dither,
+            ..Params::new(job.k)
+        };
+        let cancel = || !current();
+        let no_progress = |_: &Progress<'_>| {};
+        let quantized = quant::quantize_with(
+            &full.pixels,
+            &full.histogram,
+            &params,
+            &Control::new(&cancel, &no_progress),
+        )
+        .ok()?;
+        let bytes =
+            palette_png::encode_with(&quantized, full.pixels.alpha.as_deref(), Effort::Small)
+                .ok()?;
+        current().then_some(FullStats {
+            psnr: quantized.psnr,
+            png_bytes: bytes.len(),
+        })
+    }
+
+    /// The cached working copy for this photo and pane size, decoding it if needed.
+    fn decoded(&mut self, job: &PreviewRequest) -> Result<Arc<Decoded>, String> {
+        let key = (job.path.clone(), job.cells);
+        if let Some(hit) = self.decoded.get(&key) {
+            return Ok(hit.clone());
+        }
+        let image =
+            decode::decode(&job.path, &DecodeOptions::default()).map_err(|e| e.to_string())?;
+        let full_size = (image.width(), image.height());
+        let font = self.picker.font_size();
+        let max_w = u32::from(job.cells.width) * u32::from(font.width);
+        let max_h = u32::from(job.cells.height) * u32::from(font.height);
+        let small = if image.width() <= max_w && image.height() <= max_h {
+            image
+        } else if image.width() >= 2 * max_w || image.height() >= 2 * max_h {
+            // Area averaging (an integer box filter): smooth like Triangle for big reductions
+            // of a 20 MP photo, at a fraction of the time.
+            image.thumbnail(max_w, max_h)
+        } else {
+            image.resize(max_w, max_h, FilterType::Triangle)
+        };
+        let pixels = Pixels::from_dynamic(&small);
+        let histogram = Histogram::new(&pixels);
+        let original = self.protocol(small, job.cells)?;
+        let decoded = Arc::new(Decoded {
+            pixels,
+            histogram,
+            original,
+            full_size,
+        });
+        self.decoded.put(key, decoded.clone());
+        Ok(decoded)
+    }
+
+    fn protocol(&self, image: DynamicImage, cells: Size) -> Result<Protocol, String> {
+        self.picker
+            .new_protocol(image, cells, Resize::Fit(Some(FilterType::Triangle)))
+            .map_err(|e| format!("terminal image encoding: {e}"))
+    }
+}

@@ -1,0 +1,105 @@
+//! The full-resolution save: decode the whole photo, cluster it at the chosen k, encode the
+//! indexed PNG and write it atomically, reporting each stage to the UI. It runs on its own
+//! named thread so a long save never holds up the previews, and it can be cancelled (on
+//! SIGTERM/SIGHUP) before anything is written.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::thread::{self, JoinHandle};
+
+use super::panic_message;
+use crate::decode::{self, DecodeOptions};
+use crate::msg::{Msg, SaveEvent, SaveRequest};
+use crate::palette_png::{self, Effort};
+use crate::quant::{self, Control, Histogram, Params, Pixels, Progress};
+use crate::text;
+
+/// Start saving on a new thread; `cancel` stops it before the file is written.
+///
+/// # Errors
+/// Only if the OS refuses to start a thread.
+pub fn spawn(
+    request: SaveRequest,
+    tx: Sender<Msg>,
+    cancel: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
+    thread::Builder::new()
+        .name("kquant-save".into())
+        .spawn(move || {
+            let event = catch_unwind(AssertUnwindSafe(|| save(&request, &tx, &cancel)))
+                .unwrap_or_else(|payload| {
+                    Err(format!("internal error: {}", panic_message(&*payload)))
+                });
+            let event = match event {
+                Ok(Some(done)) => done,
+                // Cancelled: the app is leaving, nobody is listening.
+                Ok(None) => return,
+                Err(error) => SaveEvent::Failed(text::sanitize(&error).into_owned()),
+            };
+            // The UI may be gone at shutdown; the file is already written or not.
+            let _ = tx.send(Msg::Save(event));
+        })
+}
+
+fn save(
+    request: &SaveRequest,
+    tx: &Sender<Msg>,
+    cancel: &AtomicBool,
+) -> Result<Option<SaveEvent>, String> {
+    let progress = |text: String| {
+        let _ = tx.send(Msg::Save(SaveEvent::Progress(text)));
+    };
+    let name = text::sanitize_path(
+        request
+            .path
+            .file_name()
+            .map_or(request.path.as_path(), Path::new),
+    );
+    progress(format!("saving {name}: decoding at full resolution…"));
+    let image =
+        decode::decode(&request.path, &DecodeOptions::default()).map_err(|e| e.to_string())?;
+    let pixels = Pixels::from_dynamic(&image);
+    drop(image);
+    progress(format!("saving {name}: clustering k={}…", request.k));
+    let histogram = Histogram::new(&pixels);
+    let params = Params {
+        space: request.space,
+        dither: request.dither,
+        ..Params::new(request.k)
+    };
+    let is_cancelled = || cancel.load(Ordering::Relaxed);
+    let report = |p: &Progress<'_>| {
+        progress(format!(
+            "saving {name}: clustering k={}, iteration {}…",
+            request.k, p.iteration
+        ));
+    };
+    let Ok(quantized) = quant::quantize_with(
+        &pixels,
+        &histogram,
+        &params,
+        &Control::new(&is_cancelled, &report),
+    ) else {
+        return Ok(None);
+    };
+    progress(format!("saving {name}: writing PNG…"));
+    // The kept file gets the slower, smaller encoding (the previews use the fast one).
+    let bytes = palette_png::encode_with(&quantized, pixels.alpha.as_deref(), Effort::Small)
+        .map_err(|e| e.to_string())?;
+    if is_cancelled() {
+        return Ok(None);
+    }
+    if let Some(dir) = request.dest.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", text::sanitize_path(dir)))?;
+    }
+    palette_png::save_atomic(&bytes, &request.dest, &[request.path.as_path()])
+        .map_err(|e| e.to_string())?;
+    Ok(Some(SaveEvent::Done {
+        dest: text::sanitize_path(&request.dest),
+        bytes: bytes.len() as u64,
+        psnr: quantized.psnr,
+    }))
+}

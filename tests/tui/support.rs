@@ -1,0 +1,86 @@
+//! Helpers shared by the TUI tests: an `App` with a few photos, key messages, and pictures
+//! encoded with a half-blocks picker (no terminal needed).
+
+use std::path::PathBuf;
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use image::{DynamicImage, Rgb, RgbImage};
+use kquant::app::{App, Settings};
+use kquant::msg::{Effect, Entry, Msg, PreviewRequest, ScanBatch};
+use kquant::quant::ColorSpace;
+use ratatui::layout::Size;
+use ratatui_image::Resize;
+use ratatui_image::picker::Picker;
+use ratatui_image::protocol::Protocol;
+
+pub const SCREEN: Size = Size::new(100, 30);
+
+pub fn entries(names: &[&str]) -> Vec<Entry> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| Entry {
+            path: PathBuf::from("/photos").join(name),
+            display: (*name).to_owned(),
+            bytes: 1_500_000 + 1000 * i as u64,
+        })
+        .collect()
+}
+
+/// An app that has detected graphics and received one scan batch.
+pub fn app_with(names: &[&str]) -> (App, Vec<Effect>) {
+    let mut app = App::new(
+        Settings::new(16, ColorSpace::Srgb, PathBuf::from("out")),
+        SCREEN,
+    );
+    let mut effects = app.update(Msg::GraphicsReady {
+        protocol: "half-blocks".into(),
+        requantizes: false,
+    });
+    assert!(effects.is_empty(), "no photo yet, nothing to compute");
+    effects.extend(app.update(Msg::Scan(ScanBatch {
+        entries: entries(names),
+        errors: Vec::new(),
+    })));
+    (app, effects)
+}
+
+pub fn press(code: KeyCode) -> Msg {
+    Msg::Input(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+pub fn only_preview(effects: &[Effect]) -> &PreviewRequest {
+    match effects {
+        [Effect::Preview(request)] => request,
+        other => panic!("expected one preview request, got {other:?}"),
+    }
+}
+
+/// A test picture: blue on the left, orange on the right, with horizontal stripes so that
+/// half-block cells show their glyphs (a flat cell renders as a blank).
+pub fn picture(width: u32, height: u32) -> DynamicImage {
+    let stripe = (height / 12).max(1);
+    DynamicImage::ImageRgb8(RgbImage::from_fn(width, height, |x, y| {
+        let dark = (y / stripe).is_multiple_of(2);
+        match (x < width / 2, dark) {
+            (true, true) => Rgb([20, 40, 120]),
+            (true, false) => Rgb([90, 140, 220]),
+            (false, true) => Rgb([240, 140, 20]),
+            (false, false) => Rgb([120, 60, 10]),
+        }
+    }))
+}
+
+pub fn protocol(cells: Size) -> Box<Protocol> {
+    let picker = Picker::halfblocks();
+    let font = picker.font_size();
+    let image = picture(
+        u32::from(cells.width) * u32::from(font.width),
+        u32::from(cells.height) * u32::from(font.height) / 2,
+    );
+    Box::new(
+        picker
+            .new_protocol(image, cells, Resize::Fit(None))
+            .expect("half-blocks encoding of a small picture"),
+    )
+}
