@@ -14,8 +14,8 @@ const GUTTER: u16 = 4;
 const CURVE: Style = Style::new().fg(Color::Cyan);
 const CURRENT: Style = Style::new().fg(Color::Yellow);
 const FAINT: Style = Style::new().fg(Color::DarkGray);
-/// x-axis ticks, written where they fit.
-const TICKS: [u16; 8] = [2, 4, 8, 16, 32, 64, 128, 256];
+/// x-axis ticks by priority, written where they fit.
+const TICKS: [u16; 8] = [2, 256, 16, 4, 64, 8, 32, 128];
 /// Braille dot bits by (column, row from the top), as in the scatter.
 const DOT_BITS: [[u8; 4]; 2] = [[0x01, 0x02, 0x04, 0x40], [0x08, 0x10, 0x20, 0x80]];
 
@@ -152,7 +152,7 @@ impl Widget for &PsnrCurve<'_> {
             }
         }
         // Labels: dB range on the left, k ticks below.
-        if plot.x - area.x >= 3 {
+        if plot.x - area.x >= 3 && !points.is_empty() {
             let label = |v: f64| format!("{v:>3.0}");
             buf.set_stringn(area.x, plot.y, label(hi), 3, FAINT);
             if plot.height > 1 {
@@ -161,21 +161,23 @@ impl Widget for &PsnrCurve<'_> {
         }
         let below = plot.y + plot.height;
         if below < area.y + area.height {
-            let mut free_from = plot.x;
-            for k in TICKS.into_iter().chain(std::iter::once(self.current)) {
+            // Placed by priority (the current k, then the ends, then the middle), each only
+            // where it overlaps none placed before, with a column between neighbours.
+            let mut placed: Vec<(u16, u16)> = Vec::new();
+            for k in std::iter::once(self.current).chain(TICKS) {
                 let is_current = k == self.current;
                 let (x, _) = dot(k, lo);
                 let text = k.to_string();
                 let len = u16::try_from(text.len()).unwrap_or(3);
                 let start = (plot.x + u16::try_from(x / 2).unwrap_or(0)).saturating_sub(len / 2);
                 let start = start.min((plot.x + plot.width).saturating_sub(len));
-                // Ticks never overlap each other; the current k overwrites whatever is there.
-                if start < free_from && !is_current {
+                let end = start + len;
+                if placed.iter().any(|&(a, b)| start <= b && a <= end) {
                     continue;
                 }
+                placed.push((start, end));
                 let style = if is_current { CURRENT } else { FAINT };
                 buf.set_stringn(start, below, &text, usize::from(len), style);
-                free_from = start + len + 1;
             }
         }
     }
