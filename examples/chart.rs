@@ -16,7 +16,7 @@ use kquant::chart::{
     self, ColourCloud, K_LADDER, PaletteStrip, Projection, PsnrCurve, SAMPLE_SEED, SAMPLE_SIZE,
     Scatter,
 };
-use kquant::decode::{DecodeOptions, decode_pixels};
+use kquant::decode::{DecodeOptions, decode};
 use kquant::quant::{Control, Params, Pixels, quantize};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -44,19 +44,17 @@ fn main() {
     let path = path.expect("usage: chart [--show] [--size COLSxROWS] [-k K] IMAGE");
 
     let t = Instant::now();
-    let px = decode_pixels(&path, &DecodeOptions::default()).unwrap();
+    let image = decode(&path, &DecodeOptions::default()).unwrap();
     println!(
-        "decode: {:?} ({}x{}, {} px)",
+        "decode: {:?} ({}x{})",
         t.elapsed(),
-        px.width,
-        px.height,
-        px.len()
+        image.width(),
+        image.height()
     );
 
-    // The worker's per-photo cost: sample + cloud.
+    // The worker's per-photo cost: sample the decoded photo + bin the sample.
     let t = Instant::now();
-    let idx = chart::sample_indices(&px, SAMPLE_SIZE, SAMPLE_SEED);
-    let colours: Vec<[u8; 3]> = idx.iter().map(|&i| px.rgb[i]).collect();
+    let colours = chart::sample_image(&image, SAMPLE_SIZE, SAMPLE_SEED);
     let cloud = ColourCloud::from_colours(&colours);
     let per_photo = t.elapsed();
     println!(
@@ -83,6 +81,8 @@ fn main() {
         p = p.next();
     }
 
+    let px = Pixels::from_dynamic(&image);
+    drop(image);
     let t = Instant::now();
     let q = quantize(&px, &Params::new(k), &Control::none()).unwrap();
     println!("quantize k = {k}: {:?}, {:.2} dB", t.elapsed(), q.psnr);

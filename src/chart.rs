@@ -19,7 +19,9 @@ mod palette;
 mod project;
 mod scatter;
 
-pub use cloud::{Bin, ColourCloud, SAMPLE_SEED, SAMPLE_SIZE, sample, sample_indices};
+pub use cloud::{
+    Bin, ColourCloud, SAMPLE_SEED, SAMPLE_SIZE, nearest, sample, sample_image, sample_indices,
+};
 pub use colour::{term_colour, truecolour_from_env, xterm256};
 pub use curve::{K_LADDER, PsnrCurve};
 pub use palette::{PaletteStrip, swatch_widths};

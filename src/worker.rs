@@ -13,9 +13,9 @@
 //! → then the PSNR-vs-k curve over the k ladder on the working copy, one k at a time
 //! (`Outcome::Chart` with the points so far; cached per photo, settings and pane size).
 //!
-//! For the colour-space chart, the working copy's fixed-seed pixel sample is binned once per
-//! photo and sent with the original; the compressed pane comes with its palette and the same
-//! sample recoloured; the preview's k-means iterations are sent as live centroids, at most
+//! For the colour-space chart, a fixed-seed sample of the full-resolution photo's pixels is
+//! binned once per photo (at decode, before the shrink) and sent with the original; the
+//! compressed pane comes with its palette and the same sample recoloured to it; the preview's k-means iterations are sent as live centroids, at most
 //! [`LIVE_CENTROIDS_INTERVAL`] apart.
 
 pub mod cache;
@@ -203,8 +203,9 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 struct Decoded {
     pixels: Pixels,
     histogram: Histogram,
-    /// Indices of the chart's pixel sample, so the compressed pixels can be sampled alike.
-    sample: Vec<usize>,
+    /// The chart's pixel sample of the full-resolution photo, kept to recolour it with each
+    /// palette.
+    sample: Vec<[u8; 3]>,
     /// The sample binned for the chart.
     cloud: Arc<ColourCloud>,
     original: Protocol,
@@ -363,8 +364,7 @@ impl Engine {
                 &decoded
                     .sample
                     .iter()
-                    .filter_map(|&i| quantized.indices.get(i))
-                    .filter_map(|&j| quantized.palette.get(usize::from(j)).copied())
+                    .filter_map(|&c| colour_chart::nearest(&quantized.palette, c))
                     .collect::<Vec<_>>(),
             ),
             palette: quantized.palette,
@@ -517,6 +517,8 @@ impl Engine {
         let image =
             decode::decode(&job.path, &DecodeOptions::default()).map_err(|e| e.to_string())?;
         let full_size = (image.width(), image.height());
+        let sample = colour_chart::sample_image(&image, SAMPLE_SIZE, SAMPLE_SEED);
+        let cloud = Arc::new(ColourCloud::from_colours(&sample));
         let font = self.picker.font_size();
         let max_w = u32::from(job.cells.width) * u32::from(font.width);
         let max_h = u32::from(job.cells.height) * u32::from(font.height);
@@ -531,13 +533,6 @@ impl Engine {
         };
         let pixels = Pixels::from_dynamic(&small);
         let histogram = Histogram::new(&pixels);
-        let sample = colour_chart::sample_indices(&pixels, SAMPLE_SIZE, SAMPLE_SEED);
-        let cloud = Arc::new(ColourCloud::from_colours(
-            &sample
-                .iter()
-                .filter_map(|&i| pixels.rgb.get(i).copied())
-                .collect::<Vec<_>>(),
-        ));
         let original = self.protocol(small, job.cells)?;
         let decoded = Arc::new(Decoded {
             pixels,

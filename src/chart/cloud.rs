@@ -3,6 +3,8 @@
 //! cube rotation) touches a few thousand bins instead of every sampled pixel. Pure and
 //! deterministic: the same photo and seed always give the same cloud, so the chart never flickers.
 
+use image::{DynamicImage, GenericImageView};
+
 use crate::quant::{Pixels, srgb_to_oklab};
 
 /// Pixels sampled per photo: enough to show the shape of the colour distribution in a chart of
@@ -19,11 +21,38 @@ const BINS: usize = 1 << (3 * BIN_BITS);
 /// fully transparent pixels. Small images (≤ `n` opaque pixels) give every opaque pixel once.
 /// The indices let the worker read the same pixels again from the quantized image.
 pub fn sample_indices(pixels: &Pixels, n: usize, seed: u64) -> Vec<usize> {
-    let len = pixels.rgb.len();
     let opaque = |i: usize| match &pixels.alpha {
         Some(alpha) => alpha.get(i).is_some_and(|&a| a > 0),
         None => true,
     };
+    indices_where(pixels.rgb.len(), n, seed, opaque)
+}
+
+/// Like [`sample`], straight from a decoded image of any pixel format, so the worker can
+/// sample the full-resolution photo before shrinking it to the pane (a half-block pane holds
+/// only a few thousand pixels).
+pub fn sample_image(image: &DynamicImage, n: usize, seed: u64) -> Vec<[u8; 3]> {
+    let width = image.width();
+    let at = |i: usize| {
+        let i = u64::try_from(i).unwrap_or(u64::MAX);
+        let (x, y) = (i % u64::from(width.max(1)), i / u64::from(width.max(1)));
+        let (x, y) = (u32::try_from(x).unwrap_or(0), u32::try_from(y).unwrap_or(0));
+        image.get_pixel(x, y).0
+    };
+    let len = usize::try_from(u64::from(width) * u64::from(image.height())).unwrap_or(0);
+    indices_where(len, n, seed, |i| at(i)[3] > 0)
+        .into_iter()
+        .map(|i| {
+            let [r, g, b, _] = at(i);
+            [r, g, b]
+        })
+        .collect()
+}
+
+/// Up to `n` indices below `len` that pass `keep`, drawn with a fixed seed; all of them
+/// when `len ≤ n`.
+fn indices_where(len: usize, n: usize, seed: u64, keep: impl Fn(usize) -> bool) -> Vec<usize> {
+    let opaque = keep;
     if len <= n {
         return (0..len).filter(|&i| opaque(i)).collect();
     }
@@ -48,6 +77,16 @@ pub fn sample(pixels: &Pixels, n: usize, seed: u64) -> Vec<[u8; 3]> {
         .into_iter()
         .filter_map(|i| pixels.rgb.get(i).copied())
         .collect()
+}
+
+/// The entry of `palette` nearest to `colour` (squared sRGB distance; first on ties), e.g.
+/// to recolour a pixel sample with a quantized palette; `None` for an empty palette.
+pub fn nearest(palette: &[[u8; 3]], colour: [u8; 3]) -> Option<[u8; 3]> {
+    palette.iter().copied().min_by_key(|p| {
+        (0..3)
+            .map(|i| u32::from(p[i].abs_diff(colour[i])).pow(2))
+            .sum::<u32>()
+    })
 }
 
 /// One occupied bin of the 32³ grid.
@@ -190,6 +229,24 @@ mod tests {
         // Fully transparent: a short (empty) sample, no hang.
         px.alpha = Some(vec![0; 10_000]);
         assert!(sample(&px, 500, 3).is_empty());
+    }
+
+    #[test]
+    fn image_sample_matches_pixel_sample() {
+        let px = image(300, 200, |x, y| [x as u8, y as u8, (x ^ y) as u8]);
+        let img = DynamicImage::ImageRgb8(px.to_rgb_image());
+        assert_eq!(sample_image(&img, 1000, 9), sample(&px, 1000, 9));
+        let mut rgba = img.to_rgba8();
+        rgba.pixels_mut().for_each(|p| p.0[3] = 0);
+        assert!(sample_image(&DynamicImage::ImageRgba8(rgba), 1000, 9).is_empty());
+    }
+
+    #[test]
+    fn nearest_palette_entry() {
+        let palette = [[0, 0, 0], [255, 255, 255], [250, 0, 0]];
+        assert_eq!(nearest(&palette, [200, 30, 20]), Some([250, 0, 0]));
+        assert_eq!(nearest(&palette, [90, 90, 90]), Some([0, 0, 0]));
+        assert_eq!(nearest(&[], [1, 2, 3]), None);
     }
 
     #[test]
