@@ -1,15 +1,15 @@
 //! The `PaletteStrip` widget: the k palette colours as swatches whose widths are proportional to
-//! their pixel share, with the hex code (and share) written on the largest few. Pure: palette
+//! their pixel share, and a legend with the hex code and share of the largest few. Pure: palette
 //! and counts in, cells out.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Style};
+use ratatui::style::Style;
 use ratatui::widgets::Widget;
 
-use super::colour::{luma, term_colour};
+use super::colour::term_colour;
 
-/// How many of the largest swatches get their hex code written on them.
+/// How many of the largest colours the legend names (as many as fit).
 const LABELLED: usize = 4;
 
 /// The palette as proportional swatches.
@@ -87,55 +87,61 @@ impl Widget for &PaletteStrip<'_> {
         let mut largest: Vec<usize> = (0..n).collect();
         largest.sort_by_key(|&i| std::cmp::Reverse(counts[i]));
         largest.truncate(LABELLED);
+        // With room for it, the last row is a legend: hex and share of the largest few
+        // (swatches of a 16-colour palette are too narrow to carry a label themselves).
+        let legend = area.height >= 2;
+        let swatch_rows = if legend { area.height - 1 } else { area.height };
         let mut x = area.x;
-        for (i, (&rgb, &w)) in self.palette.iter().zip(&widths).enumerate() {
+        for (&rgb, &w) in self.palette.iter().zip(&widths) {
             if w == 0 {
                 continue;
             }
-            let swatch = Rect::new(x, area.y, w, area.height).intersection(area);
+            let swatch = Rect::new(x, area.y, w, swatch_rows).intersection(area);
             x = x.saturating_add(w);
-            let bg = term_colour(rgb, self.truecolour);
-            buf.set_style(swatch, Style::new().bg(bg));
+            buf.set_style(swatch, Style::new().bg(term_colour(rgb, self.truecolour)));
             for y in swatch.top()..swatch.bottom() {
                 for sx in swatch.left()..swatch.right() {
                     buf[(sx, y)].set_char(' ');
                 }
             }
-            if !largest.contains(&i) {
-                continue;
-            }
-            let hex = format!("#{:02x}{:02x}{:02x}", rgb[0], rgb[1], rgb[2]);
+        }
+        if !legend {
+            return;
+        }
+        let y = area.bottom() - 1;
+        let mut x = area.x;
+        for &i in &largest {
+            let rgb = self.palette[i];
             #[allow(clippy::cast_precision_loss)] // a percentage
             let share = 100.0 * counts[i] as f64 / total.max(1) as f64;
-            let long = format!("{hex} {share:.0}%");
-            let text = if usize::from(swatch.width) >= long.len() + 2 {
-                long
-            } else if usize::from(swatch.width) >= hex.len() {
-                hex
-            } else {
-                continue;
-            };
-            let fg = if luma(rgb) > 128 {
-                Color::Black
-            } else {
-                Color::White
-            };
-            let len = u16::try_from(text.len()).unwrap_or(swatch.width);
-            let tx = swatch.x + (swatch.width - len.min(swatch.width)) / 2;
-            let ty = swatch.y + swatch.height / 2;
+            let text = format!(" #{:02x}{:02x}{:02x} {share:.0}%  ", rgb[0], rgb[1], rgb[2]);
+            let len = u16::try_from(text.chars().count() + 1).unwrap_or(u16::MAX);
+            if x.saturating_add(len) > area.right() + 2 {
+                break;
+            }
             buf.set_stringn(
-                tx,
-                ty,
-                &text,
-                usize::from(swatch.width),
-                Style::new().fg(fg).bg(bg),
+                x,
+                y,
+                "■",
+                1,
+                Style::new().fg(term_colour(rgb, self.truecolour)),
             );
+            buf.set_stringn(
+                x + 1,
+                y,
+                &text,
+                usize::from(area.right().saturating_sub(x + 1)),
+                Style::new(),
+            );
+            x = x.saturating_add(len);
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use ratatui::style::Color;
+
     use super::*;
 
     #[test]
@@ -156,7 +162,7 @@ mod tests {
     }
 
     #[test]
-    fn renders_swatches_and_hex() {
+    fn renders_swatches_and_legend() {
         let palette = [[255, 0, 0], [0, 0, 255]];
         let counts = [3, 1];
         let area = Rect::new(0, 0, 40, 3);
@@ -164,19 +170,29 @@ mod tests {
         PaletteStrip::new(&palette, &counts)
             .truecolour(true)
             .render(area, &mut buf);
-        let bgs: Vec<Color> = (0..40).map(|x| buf[(x, 0)].bg).collect();
-        assert_eq!(
-            bgs.iter().filter(|&&c| c == Color::Rgb(255, 0, 0)).count(),
-            30
+        for y in 0..2 {
+            let bgs: Vec<Color> = (0..40).map(|x| buf[(x, y)].bg).collect();
+            assert_eq!(
+                bgs.iter().filter(|&&c| c == Color::Rgb(255, 0, 0)).count(),
+                30
+            );
+            assert_eq!(
+                bgs.iter().filter(|&&c| c == Color::Rgb(0, 0, 255)).count(),
+                10
+            );
+        }
+        let legend: String = (0..40).map(|x| buf[(x, 2)].symbol().to_string()).collect();
+        assert!(
+            legend.starts_with("■ #ff0000 75%  ■ #0000ff 25%"),
+            "{legend}"
         );
-        assert_eq!(
-            bgs.iter().filter(|&&c| c == Color::Rgb(0, 0, 255)).count(),
-            10
-        );
-        let middle: String = (0..40).map(|x| buf[(x, 1)].symbol().to_string()).collect();
-        assert!(middle.contains("#ff0000 75%"), "{middle}");
-        assert!(middle.contains("#0000ff"), "{middle}");
-        assert_eq!(buf[(0, 2)].bg, Color::Rgb(255, 0, 0));
+        assert_eq!(buf[(0, 2)].fg, Color::Rgb(255, 0, 0));
+        assert_eq!(buf[(15, 2)].fg, Color::Rgb(0, 0, 255));
+        // One row: swatches only.
+        let area = Rect::new(0, 0, 8, 1);
+        let mut buf = Buffer::empty(area);
+        PaletteStrip::new(&palette, &counts).render(area, &mut buf);
+        assert_eq!(buf[(7, 0)].bg, Color::Indexed(21));
     }
 
     #[test]
