@@ -313,6 +313,8 @@ impl App {
         if want_original {
             self.chart.clear_photo();
         }
+        // The animation of the previous request ends with it (its later frames are dropped).
+        self.chart.live = None;
         // The curve holds for every k of this photo at these settings, and for nothing else.
         let curve_for = (
             path.clone(),

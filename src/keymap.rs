@@ -17,7 +17,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("g", "colour-space chart on / off"),
     ("p", "chart: R–G, R–B, G–B, a–b, cube"),
     ("v", "chart original / compressed pixels"),
-    ("< >  , .", "turn the RGB cube"),
+    ("< >  , .  h l", "turn the RGB cube"),
     ("?", "this help"),
     ("q  Esc  Ctrl-C", "quit"),
     ("mouse wheel", "scroll the list"),
@@ -53,8 +53,8 @@ pub fn action_for(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('p') => Action::CycleProjection,
         KeyCode::Char('v') => Action::ToggleChartView,
         // ',' and '.' are '<' and '>' without Shift on US layouts.
-        KeyCode::Char('<' | ',') => Action::RotateLeft,
-        KeyCode::Char('>' | '.') => Action::RotateRight,
+        KeyCode::Char('<' | ',' | 'h') => Action::RotateLeft,
+        KeyCode::Char('>' | '.' | 'l') => Action::RotateRight,
         KeyCode::Char('q') | KeyCode::Esc => Action::Quit,
         _ => return None,
     };

@@ -33,6 +33,8 @@ fn every_documented_key_maps_to_its_action() {
         (key(KeyCode::Char(',')), Some(Action::RotateLeft)),
         (key(KeyCode::Char('>')), Some(Action::RotateRight)),
         (key(KeyCode::Char('.')), Some(Action::RotateRight)),
+        (key(KeyCode::Char('h')), Some(Action::RotateLeft)),
+        (key(KeyCode::Char('l')), Some(Action::RotateRight)),
         // '<' and '>' arrive with SHIFT on most layouts.
         (
             KeyEvent::new(KeyCode::Char('>'), KeyModifiers::SHIFT),

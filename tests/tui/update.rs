@@ -268,6 +268,18 @@ fn chart_keys_change_the_chart_and_g_gives_the_room_back() {
         },
     }));
     assert_eq!(app.chart.marks.len(), 5);
+    // The next key ends the animation at once; a late frame of it is dropped.
+    let next = only_preview(&app.update(press(KeyCode::Char('+')))).generation;
+    assert!(app.chart.live.is_none());
+    app.update(Msg::Job(Outcome::Chart {
+        generation,
+        update: ChartUpdate::Centroids {
+            iteration: 4,
+            centroids: vec![[1, 2, 3]],
+        },
+    }));
+    assert!(app.chart.live.is_none());
+    let generation = next;
     app.update(Msg::Job(Outcome::Chart {
         generation,
         update: ChartUpdate::Palette(palette),
