@@ -8,6 +8,9 @@
 //!   quantize, write the indexed PNG. kquant is `batch::compress_one` (what `kquant compress`
 //!   runs per file); the reference decodes the same way, runs quantette's k-means and writes
 //!   with the png crate's fast compression (the issue's quantette CLI).
+//! - `chart/<photo>/…`: the colour-space view (issue 4): `cloud` is the worker's per-photo cost
+//!   (sample + 32³ binning); `rotate_160x48` one frame of a cube rotation at a 160×48 chart
+//!   (re-bin the cloud, project 16 centroids, render the scatter into a `Buffer`).
 //!
 //! Photos come from `../shared/corpus/photos`; without it the benches print why and do nothing.
 //! `cargo bench -- engine/Dragonfly` runs one photo; `examples/vs_quantette.rs` prints a table.
@@ -176,5 +179,47 @@ fn compress(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, engine, histogram, compress);
+fn chart(c: &mut Criterion) {
+    use kquant::chart::{self, ColourCloud, Projection, SAMPLE_SEED, SAMPLE_SIZE, Scatter};
+    use ratatui::{buffer::Buffer, layout::Rect, widgets::Widget};
+
+    let Some(dir) = corpus() else { return };
+    let mut group = c.benchmark_group("chart");
+    for name in ["Dragonfly_by_Bolly.jpg", "china.jpg"] {
+        let image = image::open(dir.join(name)).unwrap();
+        // What the worker does once per photo, on the decoded full-resolution image.
+        group.bench_function(BenchmarkId::new(name, "cloud"), |b| {
+            b.iter(|| {
+                ColourCloud::from_colours(&chart::sample_image(&image, SAMPLE_SIZE, SAMPLE_SEED))
+            });
+        });
+        let cloud =
+            ColourCloud::from_colours(&chart::sample_image(&image, SAMPLE_SIZE, SAMPLE_SEED));
+        let px = Pixels::from_dynamic(&image);
+        let palette = quant::quantize(&px, &Params::new(16), &Control::none())
+            .unwrap()
+            .palette;
+        let area = Rect::new(0, 0, 160, 48);
+        let plot = Scatter::plot_area(area);
+        let cube = Projection::OklabAb.next();
+        let mut buf = Buffer::empty(area);
+        let mut step = 0;
+        group.bench_function(BenchmarkId::new(name, "rotate_160x48"), |b| {
+            b.iter(|| {
+                step += 1;
+                let p = cube.rotate(step);
+                let cells = chart::bin(&cloud, p, plot.width, plot.height);
+                let marks = chart::project_marks(p, plot.width, plot.height, &palette);
+                buf.reset();
+                Scatter::new(&cells)
+                    .centroids(&marks)
+                    .truecolour(true)
+                    .render(area, &mut buf);
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, engine, histogram, compress, chart);
 criterion_main!(benches);

@@ -2,6 +2,7 @@
 //! returns the [`Effect`]s the runtime must carry out; it holds no threads, channels or
 //! terminal, so every behaviour here is unit-tested without a terminal.
 
+pub mod chart;
 pub mod library;
 pub mod preview;
 
@@ -10,15 +11,21 @@ use std::path::{Path, PathBuf};
 use crossterm::event::Event;
 use ratatui::layout::{Rect, Size};
 
+pub use self::chart::ChartState;
 pub use self::library::Library;
 pub use self::preview::{PaneState, Preview, Previous};
+use crate::chart::Scatter;
 use crate::keymap;
-use crate::msg::{Action, Effect, Msg, PreviewRequest, SaveEvent, SaveRequest};
+use crate::msg::{Action, Effect, Msg, Outcome, PreviewRequest, SaveEvent, SaveRequest};
 use crate::quant::ColorSpace;
 use crate::ui;
 
 /// The k values `+` and `-` step through.
 pub const K_LADDER: [u16; 15] = [2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256];
+
+/// Terminals at least this tall start with the chart pane shown; smaller ones leave the
+/// room to the previews until `g`.
+pub const CHART_AUTO_ROWS: u16 = 40;
 
 /// The user's compression settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +87,8 @@ pub struct App {
     pub status: Status,
     /// Help overlay visible.
     pub show_help: bool,
+    /// The colour-space chart pane.
+    pub chart: ChartState,
     /// Terminal size in cells.
     pub screen: Rect,
     quit: bool,
@@ -96,6 +105,7 @@ impl App {
             settings,
             status: Status::default(),
             show_help: false,
+            chart: ChartState::new(screen.height >= CHART_AUTO_ROWS),
             screen: Rect::new(0, 0, screen.width, screen.height),
             quit: false,
             dirty: true,
@@ -153,6 +163,14 @@ impl App {
                 self.dirty = true;
                 Vec::new()
             }
+            Msg::Job(Outcome::Chart { generation, update }) => {
+                if generation == self.preview.generation {
+                    self.chart.accept(update);
+                    self.rebin_chart();
+                    self.dirty = true;
+                }
+                Vec::new()
+            }
             Msg::Job(outcome) => {
                 // A stale result changes nothing, so it costs no redraw either.
                 if self.preview.accept(outcome) {
@@ -204,6 +222,27 @@ impl App {
                 self.show_help = !self.show_help;
                 false
             }
+            Action::CycleProjection => {
+                self.chart.projection = self.chart.projection.next();
+                self.rebin_chart();
+                false
+            }
+            Action::ToggleChartView => {
+                self.chart.show_compressed = !self.chart.show_compressed;
+                self.rebin_chart();
+                false
+            }
+            Action::RotateLeft | Action::RotateRight => {
+                let steps = if action == Action::RotateLeft { -1 } else { 1 };
+                self.chart.projection = self.chart.projection.rotate(steps);
+                self.rebin_chart();
+                false
+            }
+            Action::ToggleChart => {
+                self.chart.visible = !self.chart.visible;
+                // The previews gain or lose the chart's rows: same as a resize.
+                return self.resize(self.screen.width, self.screen.height);
+            }
             Action::Quit => {
                 self.quit = true;
                 false
@@ -221,6 +260,7 @@ impl App {
         self.dirty = true;
         let rows = self.list_rows();
         self.library.scroll_into_view(rows);
+        self.rebin_chart();
         let cells = self.pane_cells();
         let same_size = self.preview.request.as_ref().map(|(_, c)| Some(*c)) == Some(cells);
         if same_size {
@@ -270,6 +310,23 @@ impl App {
             self.status.save = None;
         }
         let (generation, want_original) = self.preview.begin(path.clone(), cells, k);
+        if want_original {
+            self.chart.clear_photo();
+        }
+        // The animation of the previous request ends with it (its later frames are dropped).
+        self.chart.live = None;
+        // The curve holds for every k of this photo at these settings, and for nothing else.
+        let curve_for = (
+            path.clone(),
+            self.settings.space,
+            self.settings.dither,
+            cells,
+        );
+        if self.chart.curve_for.as_ref() != Some(&curve_for) {
+            self.chart.curve.clear();
+            self.chart.curve_for = Some(curve_for);
+        }
+        self.rebin_chart();
         self.dirty = true;
         let neighbours = self.library.selected.map_or_else(Vec::new, |i| {
             [i.checked_add(1), i.checked_sub(1)]
@@ -291,11 +348,19 @@ impl App {
     }
 
     fn list_rows(&self) -> usize {
-        ui::layout(self.screen).map_or(1, |a| usize::from(a.list_rows()))
+        ui::layout(self.screen, self.chart.visible).map_or(1, |a| usize::from(a.list_rows()))
     }
 
     fn pane_cells(&self) -> Option<Size> {
-        ui::layout(self.screen).map(|a| a.image_cells())
+        ui::layout(self.screen, self.chart.visible).map(|a| a.image_cells())
+    }
+
+    /// Re-bin the scatter for the chart's current plot size (nothing when it is hidden).
+    fn rebin_chart(&mut self) {
+        let plot = ui::layout(self.screen, self.chart.visible)
+            .and_then(|a| a.chart)
+            .map(|c| Scatter::plot_area(c.scatter));
+        self.chart.rebin(plot.unwrap_or_default());
     }
 }
 

@@ -14,6 +14,10 @@ pub const HELP: &[(&str, &str)] = &[
     ("d", "dithering on / off"),
     ("c", "cluster in sRGB / Oklab"),
     ("s", "save full-resolution indexed PNG"),
+    ("g", "colour-space chart on / off"),
+    ("p", "chart: R–G, R–B, G–B, a–b, cube"),
+    ("v", "chart original / compressed pixels"),
+    ("< >  , .  h l", "turn the RGB cube"),
     ("?", "this help"),
     ("q  Esc  Ctrl-C", "quit"),
     ("mouse wheel", "scroll the list"),
@@ -45,6 +49,12 @@ pub fn action_for(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('c') => Action::ToggleSpace,
         KeyCode::Char('s') => Action::Save,
         KeyCode::Char('?') => Action::ToggleHelp,
+        KeyCode::Char('g') => Action::ToggleChart,
+        KeyCode::Char('p') => Action::CycleProjection,
+        KeyCode::Char('v') => Action::ToggleChartView,
+        // ',' and '.' are '<' and '>' without Shift on US layouts.
+        KeyCode::Char('<' | ',' | 'h') => Action::RotateLeft,
+        KeyCode::Char('>' | '.' | 'l') => Action::RotateRight,
         KeyCode::Char('q') | KeyCode::Esc => Action::Quit,
         _ => return None,
     };

@@ -8,12 +8,15 @@
 //! - [`palette_png`]: indexed PNG encoding and atomic saving that never touches an input.
 //! - [`batch`]: the headless `compress` mode: plan outputs, run in parallel, collect outcomes.
 //! - [`cli`]: command-line parsing into validated settings (the only clap user besides main).
+//! - [`chart`]: the colour-space view: pixel sample, projections, braille scatter, palette strip
+//!   and PSNR-vs-k curve widgets.
 //! - The TUI: [`runtime`] (the loop) feeds [`msg::Msg`]s from [`keymap`], [`scan`],
 //!   [`worker`] and [`term`] into [`app`] (the model and its only mutator, `update`), and
 //!   draws it with [`ui`].
 
 pub mod app;
 pub mod batch;
+pub mod chart;
 pub mod cli;
 pub mod decode;
 pub mod keymap;

@@ -4,11 +4,13 @@
 //! `update` stay a pure, synchronously testable function.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crossterm::event::Event;
 use ratatui::layout::Size;
 use ratatui_image::protocol::Protocol;
 
+use crate::chart::ColourCloud;
 use crate::quant::ColorSpace;
 
 /// Everything the UI thread receives, through one channel.
@@ -66,6 +68,16 @@ pub enum Action {
     Save,
     /// Show or hide the help overlay.
     ToggleHelp,
+    /// Next colour-space projection (R–G, R–B, G–B, Oklab a–b, RGB cube).
+    CycleProjection,
+    /// Chart the original pixels or the compressed ones.
+    ToggleChartView,
+    /// Turn the RGB cube one step left.
+    RotateLeft,
+    /// Turn the RGB cube one step right.
+    RotateRight,
+    /// Show or hide the colour-space chart pane.
+    ToggleChart,
     /// Leave kquant.
     Quit,
 }
@@ -179,6 +191,13 @@ pub enum Outcome {
         /// The figures.
         stats: FullStats,
     },
+    /// Data for the colour-space chart (issue 4), computed on the worker.
+    Chart {
+        /// Request generation.
+        generation: Generation,
+        /// What arrived.
+        update: ChartUpdate,
+    },
     /// Decoding, clustering or encoding failed (or panicked) for this photo.
     Failed {
         /// Request generation.
@@ -186,6 +205,51 @@ pub enum Outcome {
         /// Sanitised, human-readable reason.
         error: String,
     },
+}
+
+impl Outcome {
+    /// The request this outcome answers.
+    #[must_use]
+    pub fn generation(&self) -> Generation {
+        match self {
+            Self::Original { generation, .. }
+            | Self::Quantized { generation, .. }
+            | Self::FullStats { generation, .. }
+            | Self::Chart { generation, .. }
+            | Self::Failed { generation, .. } => *generation,
+        }
+    }
+}
+
+/// The colour-space chart's inputs, each sent when the worker has it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChartUpdate {
+    /// A fixed-seed pixel sample of the working copy, binned: sent with the original.
+    Cloud(Arc<ColourCloud>),
+    /// The compressed preview's palette: sent with the compressed pane.
+    Palette(Arc<PaletteData>),
+    /// The centroids after a k-means iteration of the preview, while it runs (throttled).
+    Centroids {
+        /// 1-based iteration.
+        iteration: u32,
+        /// The centroids as 8-bit sRGB.
+        centroids: Vec<[u8; 3]>,
+    },
+    /// The PSNR-vs-k points known so far for this photo and settings (the whole list each
+    /// time, at most one per k of the ladder).
+    Curve(Vec<(u16, f64)>),
+}
+
+/// The compressed preview's colours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaletteData {
+    /// Most used first.
+    pub palette: Vec<[u8; 3]>,
+    /// Pixels of the working copy per palette entry.
+    pub counts: Vec<u64>,
+    /// The same pixel sample as the original's cloud, each pixel replaced by its palette
+    /// colour: the compressed photo collapses onto k points.
+    pub cloud: ColourCloud,
 }
 
 /// Progress and result of a save, sent by the save thread.

@@ -52,6 +52,9 @@ pub fn run(options: Options) -> anyhow::Result<()> {
         Settings::new(options.k, options.space, options.out_dir.clone()),
         size,
     );
+    // Read once here, so the model and the view stay free of the environment.
+    app.chart.truecolour =
+        crate::chart::truecolour_from_env(std::env::var("COLORTERM").ok().as_deref());
     term::spawn_signal_thread(tx.clone())?;
     scan::spawn(
         ScanOptions {

@@ -3,9 +3,11 @@
 //! the pane size a preview must be computed for without asking the renderer).
 //!
 //! Screen: the photo list on the left, "original" and "compressed" side by side on the right,
-//! two status lines at the bottom. Issue 4's colour-space chart will take a band below the
-//! previews; `layout` is the one place to change for that.
+//! two status lines at the bottom, and (when shown and there is room) the colour-space chart
+//! in a band below the previews: scatter on the left, palette strip and PSNR-vs-k curve on
+//! the right.
 
+pub mod chart;
 pub mod file_list;
 pub mod help;
 pub mod images;
@@ -36,7 +38,25 @@ pub struct Areas {
     pub compressed_inner: Rect,
     /// The two status lines.
     pub status: Rect,
+    /// The colour-space chart, when shown.
+    pub chart: Option<ChartAreas>,
 }
+
+/// The parts of the chart band.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChartAreas {
+    /// The band with its border.
+    pub block: Rect,
+    /// The scatter, with its title and axis labels (see `Scatter::plot_area`).
+    pub scatter: Rect,
+    /// The palette strip.
+    pub palette: Rect,
+    /// The PSNR-vs-k curve.
+    pub curve: Rect,
+}
+
+/// The previews need at least this many rows before the chart band may take some.
+const CHART_MIN_BODY: u16 = 26;
 
 impl Areas {
     /// Visible rows of the list.
@@ -55,9 +75,10 @@ impl Areas {
     }
 }
 
-/// Lay out a screen; `None` when it is smaller than [`MIN_SIZE`].
+/// Lay out a screen, with the chart band if `chart` and there is room; `None` when the
+/// screen is smaller than [`MIN_SIZE`].
 #[must_use]
-pub fn layout(area: Rect) -> Option<Areas> {
+pub fn layout(area: Rect, chart: bool) -> Option<Areas> {
     if area.width < MIN_SIZE.width || area.height < MIN_SIZE.height {
         return None;
     }
@@ -65,6 +86,14 @@ pub fn layout(area: Rect) -> Option<Areas> {
     let list_width = (area.width / 4).clamp(20, 40);
     let [list, previews] =
         Layout::horizontal([Constraint::Length(list_width), Constraint::Min(1)]).areas(body);
+    let (previews, chart) = if chart && previews.height >= CHART_MIN_BODY {
+        let band = (previews.height * 2 / 5).clamp(10, 24);
+        let [previews, block] =
+            Layout::vertical([Constraint::Min(1), Constraint::Length(band)]).areas(previews);
+        (previews, Some(chart_areas(block)))
+    } else {
+        (previews, None)
+    };
     let [original, compressed] =
         Layout::horizontal([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).areas(previews);
     let original_inner = Block::bordered().inner(original);
@@ -76,13 +105,36 @@ pub fn layout(area: Rect) -> Option<Areas> {
         original_inner,
         compressed_inner,
         status,
+        chart,
     })
+}
+
+fn chart_areas(block: Rect) -> ChartAreas {
+    let inner = Block::bordered().inner(block);
+    let [scatter, _, side] = Layout::horizontal([
+        Constraint::Percentage(58),
+        Constraint::Length(2),
+        Constraint::Min(1),
+    ])
+    .areas(inner);
+    let [palette, _, curve] = Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Length(1),
+        Constraint::Min(1),
+    ])
+    .areas(side);
+    ChartAreas {
+        block,
+        scatter,
+        palette,
+        curve,
+    }
 }
 
 /// Draw the whole screen from the model.
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
-    let Some(areas) = layout(area) else {
+    let Some(areas) = layout(area, app.chart.visible) else {
         let text = format!(
             "kquant needs at least {}×{} cells (this terminal is {}×{}).",
             MIN_SIZE.width, MIN_SIZE.height, area.width, area.height
@@ -93,6 +145,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
     file_list::draw(frame, areas.list, &app.library);
     images::draw(frame, &areas, app);
     stats::draw(frame, areas.status, app);
+    if let Some(chart_areas) = &areas.chart {
+        chart::draw(frame, chart_areas, app);
+    }
     if app.show_help {
         help::draw(frame, area);
     }

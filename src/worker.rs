@@ -9,7 +9,14 @@
 //! histogram) → `Outcome::Original` at once → cluster (results cached by photo, k, colour
 //! space, dither and pane size) → `Outcome::Quantized` → then, while the user looks, the
 //! same clustering of the full-resolution photo → `Outcome::FullStats` (PSNR and the exact
-//! size of the PNG `s` would write; cached per photo and settings, cancelled like the rest).
+//! size of the PNG `s` would write; cached per photo and settings, cancelled like the rest)
+//! → then the PSNR-vs-k curve over the k ladder on the working copy, one k at a time
+//! (`Outcome::Chart` with the points so far; cached per photo, settings and pane size).
+//!
+//! For the colour-space chart, a fixed-seed sample of the full-resolution photo's pixels is
+//! binned once per photo (at decode, before the shrink) and sent with the original; the
+//! compressed pane comes with its palette and the same sample recoloured to it; the preview's k-means iterations are sent as live centroids, at most
+//! [`LIVE_CENTROIDS_INTERVAL`] apart.
 
 pub mod cache;
 pub mod save;
@@ -31,8 +38,9 @@ use ratatui_image::picker::{Picker, ProtocolType};
 use ratatui_image::protocol::Protocol;
 
 use self::cache::Lru;
+use crate::chart::{self as colour_chart, ColourCloud, K_LADDER, SAMPLE_SEED, SAMPLE_SIZE};
 use crate::decode::{self, DecodeOptions};
-use crate::msg::{FullStats, Msg, Outcome, PreviewRequest, PreviewStats};
+use crate::msg::{ChartUpdate, FullStats, Msg, Outcome, PaletteData, PreviewRequest, PreviewStats};
 use crate::palette_png::{self, Effort};
 use crate::quant::{self, ColorSpace, Control, Histogram, Params, Pixels, Progress};
 use crate::text;
@@ -53,6 +61,10 @@ const FULL_STATS_POLL: Duration = Duration::from_millis(20);
 /// so only the photo the user stops on is sent to the terminal. A lone ↓ after a rest, and
 /// any change of k on the same photo, start at once.
 const NAVIGATION_DEBOUNCE: Duration = Duration::from_millis(80);
+/// Least time between two live-centroid messages: ≤ 30 chart updates a second.
+pub const LIVE_CENTROIDS_INTERVAL: Duration = Duration::from_millis(33);
+/// PSNR-vs-k curves kept (15 numbers each).
+const CURVES_CAPACITY: usize = 64;
 
 #[derive(Default)]
 struct SlotState {
@@ -94,6 +106,7 @@ impl Worker {
             results: Lru::new(RESULTS_CAPACITY),
             full: Lru::new(1),
             full_stats: Lru::new(FULL_STATS_CAPACITY),
+            curves: Lru::new(CURVES_CAPACITY),
         };
         let handle = {
             let (slot, latest, started) = (slot.clone(), latest.clone(), started.clone());
@@ -227,6 +240,11 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 struct Decoded {
     pixels: Pixels,
     histogram: Histogram,
+    /// The chart's pixel sample of the full-resolution photo, kept to recolour it with each
+    /// palette.
+    sample: Vec<[u8; 3]>,
+    /// The sample binned for the chart.
+    cloud: Arc<ColourCloud>,
     original: Protocol,
     full_size: (u32, u32),
 }
@@ -240,20 +258,24 @@ struct Full {
 type DecodeKey = (PathBuf, Size);
 type ResultKey = (PathBuf, Size, u16, ColorSpace, bool);
 type FullKey = (PathBuf, u16, ColorSpace, bool);
+type CurveKey = (PathBuf, Size, ColorSpace, bool);
+type Curve = Vec<(u16, f64)>;
 
 struct Engine {
     picker: Picker,
     decoded: Lru<DecodeKey, Arc<Decoded>>,
-    results: Lru<ResultKey, (Protocol, PreviewStats)>,
+    results: Lru<ResultKey, (Protocol, PreviewStats, Arc<PaletteData>)>,
     /// Only the current photo: a 20 MP photo is 60 MB of pixels.
     full: Lru<PathBuf, Arc<Full>>,
     full_stats: Lru<FullKey, FullStats>,
+    curves: Lru<CurveKey, Curve>,
 }
 
 impl Engine {
     fn run(&mut self, job: &PreviewRequest, latest: &AtomicU64, tx: &Sender<Msg>) {
         let generation = job.generation;
         let current = || latest.load(Ordering::Relaxed) == generation.0;
+        // Sync, so the engine's progress callback may send live centroids.
         let send = |outcome: Outcome| {
             if current() {
                 // The UI may be gone at shutdown; then nobody needs the result.
@@ -286,45 +308,53 @@ impl Engine {
         &mut self,
         job: &PreviewRequest,
         current: &(dyn Fn() -> bool + Sync),
-        send: &dyn Fn(Outcome),
+        send: &(dyn Fn(Outcome) + Sync),
     ) -> Result<(), String> {
         let generation = job.generation;
         let decoded = self.decoded(job)?;
+        let chart = |update| Outcome::Chart { generation, update };
         if job.want_original {
             send(Outcome::Original {
                 generation,
                 protocol: Box::new(decoded.original.clone()),
                 full_size: decoded.full_size,
             });
+            send(chart(ChartUpdate::Cloud(decoded.cloud.clone())));
         }
         let key: ResultKey = (job.path.clone(), job.cells, job.k, job.space, job.dither);
-        if let Some((protocol, stats)) = self.results.get(&key) {
+        let psnr = if let Some((protocol, stats, palette)) = self.results.get(&key) {
             send(Outcome::Quantized {
                 generation,
                 protocol: Box::new(protocol.clone()),
                 stats: stats.clone(),
                 full_size: decoded.full_size,
             });
-        } else if !self.preview(job, &decoded, key, current, send)? {
+            send(chart(ChartUpdate::Palette(palette.clone())));
+            stats.psnr
+        } else if let Some(psnr) = self.preview(job, &decoded, key, current, send)? {
+            psnr
+        } else {
             return Ok(()); // superseded
-        }
+        };
         self.prefetch(job, current);
         self.full_stats_stage(job, current, send);
+        self.curve_stage(job, &decoded, psnr, current, send);
         Ok(())
     }
 
-    /// Cluster the working copy and send the compressed pane; false if superseded.
+    /// Cluster the working copy and send the compressed pane; its PSNR, or `None` if
+    /// superseded.
     fn preview(
         &mut self,
         job: &PreviewRequest,
         decoded: &Decoded,
         key: ResultKey,
         current: &(dyn Fn() -> bool + Sync),
-        send: &dyn Fn(Outcome),
-    ) -> Result<bool, String> {
+        send: &(dyn Fn(Outcome) + Sync),
+    ) -> Result<Option<f64>, String> {
         let generation = job.generation;
         if !current() {
-            return Ok(false);
+            return Ok(None);
         }
         let params = Params {
             space: job.space,
@@ -332,14 +362,29 @@ impl Engine {
             ..Params::new(job.k)
         };
         let cancel = || !current();
-        let no_progress = |_: &Progress<'_>| {};
+        // The chart animates the iterations; throttled, and silent once superseded.
+        let last_sent: Mutex<Option<Instant>> = Mutex::new(None);
+        let live = |progress: &Progress<'_>| {
+            let mut last = last_sent.lock().unwrap_or_else(PoisonError::into_inner);
+            if !current() || last.is_some_and(|t| t.elapsed() < LIVE_CENTROIDS_INTERVAL) {
+                return;
+            }
+            *last = Some(Instant::now());
+            send(Outcome::Chart {
+                generation,
+                update: ChartUpdate::Centroids {
+                    iteration: progress.iteration,
+                    centroids: progress.centroids.to_vec(),
+                },
+            });
+        };
         let Ok(quantized) = quant::quantize_with(
             &decoded.pixels,
             &decoded.histogram,
             &params,
-            &Control::new(&cancel, &no_progress),
+            &Control::new(&cancel, &live),
         ) else {
-            return Ok(false); // superseded by a newer request
+            return Ok(None); // superseded by a newer request
         };
         let png_bytes = palette_png::encode(&quantized, decoded.pixels.alpha.as_deref())
             .map_err(|e| format!("PNG encoding: {e}"))?
@@ -352,14 +397,80 @@ impl Engine {
             png_bytes,
             preview_size: (quantized.width, quantized.height),
         };
-        self.results.put(key, (protocol.clone(), stats.clone()));
+        let palette = Arc::new(PaletteData {
+            cloud: ColourCloud::from_colours(
+                &decoded
+                    .sample
+                    .iter()
+                    .filter_map(|&c| colour_chart::nearest(&quantized.palette, c))
+                    .collect::<Vec<_>>(),
+            ),
+            palette: quantized.palette,
+            counts: quantized.counts,
+        });
+        let psnr = stats.psnr;
+        self.results
+            .put(key, (protocol.clone(), stats.clone(), palette.clone()));
         send(Outcome::Quantized {
             generation,
             protocol: Box::new(protocol),
             stats,
             full_size: decoded.full_size,
         });
-        Ok(true)
+        send(Outcome::Chart {
+            generation,
+            update: ChartUpdate::Palette(palette),
+        });
+        Ok(Some(psnr))
+    }
+
+    /// Fill the PSNR-vs-k curve for this photo and settings, one k of the ladder at a time,
+    /// after everything else: it only ever uses time the user spends looking. `psnr` is the
+    /// preview's own, the curve's point at the request's k.
+    fn curve_stage(
+        &mut self,
+        job: &PreviewRequest,
+        decoded: &Decoded,
+        psnr: f64,
+        current: &(dyn Fn() -> bool + Sync),
+        send: &(dyn Fn(Outcome) + Sync),
+    ) {
+        let key: CurveKey = (job.path.clone(), job.cells, job.space, job.dither);
+        let mut points = self.curves.get(&key).cloned().unwrap_or_default();
+        if !points.iter().any(|p| p.0 == job.k) {
+            points.push((job.k, psnr));
+        }
+        let send_points = |points: &Curve| {
+            send(Outcome::Chart {
+                generation: job.generation,
+                update: ChartUpdate::Curve(points.clone()),
+            });
+        };
+        self.curves.put(key.clone(), points.clone());
+        send_points(&points);
+        let cancel = || !current();
+        let no_progress = |_: &Progress<'_>| {};
+        for k in K_LADDER {
+            if points.iter().any(|p| p.0 == k) {
+                continue;
+            }
+            let params = Params {
+                space: job.space,
+                dither: job.dither,
+                ..Params::new(k)
+            };
+            let Ok(quantized) = quant::quantize_with(
+                &decoded.pixels,
+                &decoded.histogram,
+                &params,
+                &Control::new(&cancel, &no_progress),
+            ) else {
+                return; // superseded; the points so far are cached
+            };
+            points.push((k, quantized.psnr));
+            self.curves.put(key.clone(), points.clone());
+            send_points(&points);
+        }
     }
 
     /// Cluster the full-resolution photo with the same parameters (and seed) as a save, so the
@@ -369,7 +480,7 @@ impl Engine {
         &mut self,
         job: &PreviewRequest,
         current: &(dyn Fn() -> bool + Sync),
-        send: &dyn Fn(Outcome),
+        send: &(dyn Fn(Outcome) + Sync),
     ) {
         let key: FullKey = (job.path.clone(), job.k, job.space, job.dither);
         let stats = match self.full_stats.get(&key) {
@@ -465,6 +576,8 @@ impl Engine {
         }
         let image = decode::decode(path, &DecodeOptions::default()).map_err(|e| e.to_string())?;
         let full_size = (image.width(), image.height());
+        let sample = colour_chart::sample_image(&image, SAMPLE_SIZE, SAMPLE_SEED);
+        let cloud = Arc::new(ColourCloud::from_colours(&sample));
         let font = self.picker.font_size();
         let max_w = u32::from(cells.width) * u32::from(font.width);
         let max_h = u32::from(cells.height) * u32::from(font.height);
@@ -483,6 +596,8 @@ impl Engine {
         let decoded = Arc::new(Decoded {
             pixels,
             histogram,
+            sample,
+            cloud,
             original,
             full_size,
         });

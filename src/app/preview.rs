@@ -127,12 +127,7 @@ impl Preview {
 
     /// Apply a worker result; false (and nothing changes) when it is stale.
     pub fn accept(&mut self, outcome: Outcome) -> bool {
-        let generation = match &outcome {
-            Outcome::Original { generation, .. }
-            | Outcome::Quantized { generation, .. }
-            | Outcome::FullStats { generation, .. }
-            | Outcome::Failed { generation, .. } => *generation,
-        };
+        let generation = outcome.generation();
         if generation != self.generation {
             return false;
         }
@@ -162,6 +157,8 @@ impl Preview {
                 self.full_size = Some(full_size);
             }
             Outcome::FullStats { stats, .. } => self.full_stats = Some(stats),
+            // The app hands chart data to its chart state; nothing here changes.
+            Outcome::Chart { .. } => return false,
             Outcome::Failed { error, .. } => {
                 if self.original.is_loading() {
                     self.original = PaneState::Failed {

@@ -12,6 +12,9 @@ use rayon::prelude::*;
 
 use super::Pixels;
 
+/// Below this many distinct (g, b) pairs a red bucket sorts its pairs instead of scanning
+/// its whole counter table.
+const SPARSE_BUCKET: usize = 1 << 13;
 /// Pixels per parallel chunk of the bucketing pass.
 const CHUNK: usize = 1 << 18;
 
@@ -50,22 +53,35 @@ impl Histogram {
             .map_init(
                 || vec![0u32; 1 << 16],
                 |table, r| {
-                    let mut touched = false;
+                    // Slots seen for the first time, so a sparse bucket need not scan all
+                    // 65 536 counters (that scan dominated small images).
+                    let mut touched: Vec<u16> = Vec::new();
                     for chunk in &chunks {
                         for &gb in &chunk[usize::from(r)] {
-                            table[usize::from(gb)] += 1;
-                            touched = true;
+                            let slot = &mut table[usize::from(gb)];
+                            if *slot == 0 {
+                                touched.push(gb);
+                            }
+                            *slot += 1;
                         }
                     }
-                    let mut colours = Vec::new();
-                    let mut counts = Vec::new();
-                    if touched {
-                        for (gb, n) in table.iter_mut().enumerate() {
+                    let mut colours = Vec::with_capacity(touched.len());
+                    let mut counts = Vec::with_capacity(touched.len());
+                    let mut emit = |gb: u16, n: &mut u32| {
+                        let [g, b] = gb.to_be_bytes();
+                        colours.push([r, g, b]);
+                        counts.push(*n);
+                        *n = 0;
+                    };
+                    if touched.len() < SPARSE_BUCKET {
+                        touched.sort_unstable();
+                        for gb in touched {
+                            emit(gb, &mut table[usize::from(gb)]);
+                        }
+                    } else {
+                        for (gb, n) in (0..=u16::MAX).zip(table.iter_mut()) {
                             if *n > 0 {
-                                let [g, b] = u16::try_from(gb).unwrap_or(0).to_be_bytes();
-                                colours.push([r, g, b]);
-                                counts.push(*n);
-                                *n = 0;
+                                emit(gb, n);
                             }
                         }
                     }
@@ -138,5 +154,30 @@ mod tests {
                 ([9, 9, 9], 2)
             ]
         );
+    }
+
+    #[test]
+    fn dense_and_sparse_buckets_agree() {
+        // Red 7 holds every (g, b) pair, twice for g < 3: the dense path. Red 9 holds a few:
+        // the sparse path.
+        let mut rgb: Vec<[u8; 3]> = (0..=255u8)
+            .flat_map(|g| (0..=255u8).map(move |b| [7, g, b]))
+            .collect();
+        rgb.extend((0..3u8).flat_map(|g| (0..=255u8).map(move |b| [7, g, b])));
+        rgb.extend([[9, 1, 1], [9, 0, 5], [9, 1, 1]]);
+        let n = rgb.len() as u32;
+        let h = Histogram::new(&Pixels {
+            width: n,
+            height: 1,
+            rgb,
+            alpha: None,
+        });
+        assert_eq!(h.distinct(), 65_536 + 2);
+        assert_eq!(h.colours[0], [7, 0, 0]);
+        assert_eq!(h.counts[0], 2);
+        assert_eq!(h.counts[3 * 256], 1);
+        assert_eq!(&h.colours[65_536..], &[[9, 0, 5], [9, 1, 1]]);
+        assert_eq!(&h.counts[65_536..], &[1, 2]);
+        assert!(h.colours.windows(2).all(|w| key(w[0]) < key(w[1])));
     }
 }

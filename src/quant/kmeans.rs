@@ -109,6 +109,69 @@ impl Soa {
     }
 }
 
+/// From this many centroids on, full searches walk each centroid's neighbour list instead of
+/// scanning all of them.
+const NEIGHBOURS_FROM: usize = 8;
+
+/// For each centroid, the others sorted by distance from it. A point's exact distance `u` to
+/// its own centroid `a` bounds every other: `d(x, c_j) ≥ d(c_a, c_j) − u`. Walking `a`'s
+/// neighbours nearest first, the search stops as soon as that bound reaches the second-best
+/// distance found, so it visits the few centroids around `a` rather than all k.
+struct Neighbours {
+    k: usize,
+    /// Row `a` holds (distance from `c_a`, index) for every other centroid, nearest first.
+    rows: Vec<(f32, u32)>,
+}
+
+impl Neighbours {
+    fn new(c: &[[f32; 3]]) -> Neighbours {
+        let k = c.len();
+        let mut rows = Vec::with_capacity(k * k.saturating_sub(1));
+        for (a, &ca) in c.iter().enumerate() {
+            let start = rows.len();
+            for (j, &cj) in c.iter().enumerate() {
+                if j != a {
+                    // k <= 256.
+                    #[allow(clippy::cast_possible_truncation)]
+                    rows.push((dist2(ca, cj).sqrt(), j as u32));
+                }
+            }
+            rows[start..].sort_unstable_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+        }
+        Neighbours { k, rows }
+    }
+
+    /// Nearest centroid and the squared distances to the nearest and second nearest, for a
+    /// point at exact distance `u` from centroid `a`.
+    fn nearest2(&self, c: &[[f32; 3]], p: [f32; 3], a: usize, u: f32) -> (u32, f32, f32) {
+        let row = &self.rows[a * (self.k - 1)..(a + 1) * (self.k - 1)];
+        // a < k <= 256.
+        #[allow(clippy::cast_possible_truncation)]
+        let (mut i1, mut b1, mut b2) = (a as u32, u * u, f32::INFINITY);
+        for &(dist_a, j) in row {
+            let lower = dist_a - u;
+            if lower > 0.0 && lower * lower >= b2 {
+                break;
+            }
+            let d = dist2(p, c[j as usize]);
+            if d < b1 || (d == b1 && j < i1) {
+                b2 = b1;
+                b1 = d;
+                i1 = j;
+            } else if d < b2 {
+                b2 = d;
+            }
+        }
+        (i1, b1, b2)
+    }
+}
+
+/// Whichever exact nearest-two search suits k.
+enum Search {
+    Scan(Soa),
+    Walk(Neighbours),
+}
+
 /// Half the distance from each centroid to its nearest other centroid.
 fn half_separation(c: &[[f32; 3]]) -> Vec<f32> {
     let mut s = vec![f32::INFINITY; c.len()];
@@ -192,7 +255,11 @@ impl<'a> Lloyd<'a> {
     /// Assigns every point to its nearest centroid (exactly) and returns the cluster sums.
     pub fn assign(&mut self) -> Sums {
         let k = self.centroids.len();
-        let soa = Soa::new(&self.centroids);
+        let search = if k >= NEIGHBOURS_FROM {
+            Search::Walk(Neighbours::new(&self.centroids))
+        } else {
+            Search::Scan(Soa::new(&self.centroids))
+        };
         let sep = half_separation(&self.centroids);
         // Loosening every lower bound by the largest move is enough; the point whose own
         // centroid moved most only needs the second largest.
@@ -224,7 +291,10 @@ impl<'a> Lloyd<'a> {
                     if b.upper > m {
                         b.upper = dist2(x, centroids[a]).sqrt();
                         if b.upper > m {
-                            let (j, d1, d2) = soa.nearest2(x);
+                            let (j, d1, d2) = match &search {
+                                Search::Scan(soa) => soa.nearest2(x),
+                                Search::Walk(nb) => nb.nearest2(centroids, x, a, b.upper),
+                            };
                             *b = Bound {
                                 assign: j,
                                 upper: d1.sqrt(),
@@ -364,6 +434,25 @@ mod tests {
                 assert_eq!(differ, 0, "bounded assignment differs from brute force");
                 assert!(s.inertia <= last * (1.0 + 1e-9), "{} > {}", s.inertia, last);
                 last = s.inertia;
+            }
+        }
+    }
+
+    #[test]
+    fn neighbour_walk_finds_the_same_two_nearest_as_the_scan() {
+        let mut rng = super::super::rng::Rng::new(11);
+        let mut pt = || [0; 3].map(|_: i32| (rng.next_f64() * 255.0) as f32);
+        for k in [2usize, 7, 32, 100, 256] {
+            let c: Vec<[f32; 3]> = (0..k).map(|_| pt()).collect();
+            let (scan, walk) = (Soa::new(&c), Neighbours::new(&c));
+            for n in 0..500 {
+                let p = pt();
+                let a = n % k;
+                let (i1, d1, d2) = scan.nearest2(p);
+                let (j1, e1, e2) = walk.nearest2(&c, p, a, dist2(p, c[a]).sqrt());
+                assert_eq!(i1, j1);
+                assert!((d1 - e1).abs() <= 1e-3 * d1.max(1.0), "{d1} vs {e1}");
+                assert!((d2 - e2).abs() <= 1e-3 * d2.max(1.0), "{d2} vs {e2}");
             }
         }
     }

@@ -95,7 +95,7 @@ fn second_line(app: &App) -> Line<'static> {
         None => {}
     }
     Line::styled(
-        "? help  ↑↓ photo  +/- k  d dither  c space  s save  q quit",
+        "? help  ↑↓ photo  +/- k  d dither  c space  g chart  s save  q quit",
         theme::DIM,
     )
 }

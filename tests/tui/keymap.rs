@@ -26,6 +26,20 @@ fn every_documented_key_maps_to_its_action() {
         (key(KeyCode::Char('c')), Some(Action::ToggleSpace)),
         (key(KeyCode::Char('s')), Some(Action::Save)),
         (key(KeyCode::Char('?')), Some(Action::ToggleHelp)),
+        (key(KeyCode::Char('g')), Some(Action::ToggleChart)),
+        (key(KeyCode::Char('p')), Some(Action::CycleProjection)),
+        (key(KeyCode::Char('v')), Some(Action::ToggleChartView)),
+        (key(KeyCode::Char('<')), Some(Action::RotateLeft)),
+        (key(KeyCode::Char(',')), Some(Action::RotateLeft)),
+        (key(KeyCode::Char('>')), Some(Action::RotateRight)),
+        (key(KeyCode::Char('.')), Some(Action::RotateRight)),
+        (key(KeyCode::Char('h')), Some(Action::RotateLeft)),
+        (key(KeyCode::Char('l')), Some(Action::RotateRight)),
+        // '<' and '>' arrive with SHIFT on most layouts.
+        (
+            KeyEvent::new(KeyCode::Char('>'), KeyModifiers::SHIFT),
+            Some(Action::RotateRight),
+        ),
         (key(KeyCode::Char('q')), Some(Action::Quit)),
         (key(KeyCode::Esc), Some(Action::Quit)),
         (

@@ -98,3 +98,70 @@ fn sixel_says_the_original_is_re_quantized() {
         "{text}"
     );
 }
+
+#[test]
+fn chart_pane_with_scatter_palette_and_curve() {
+    use crossterm::event::Event;
+    use kquant::msg::ChartUpdate;
+
+    use crate::tui::support::chart_data;
+
+    let (mut app, _) = app_with(&["dragonfly.jpg", "beach.jpg"]);
+    app.update(Msg::Input(Event::Resize(120, 44)));
+    let request = only_preview(&app.update(press(KeyCode::Char('g')))).clone();
+    let generation = request.generation;
+    let (cloud, palette) = chart_data();
+    app.update(Msg::Job(Outcome::Original {
+        generation,
+        protocol: protocol(request.cells),
+        full_size: (4224, 3168),
+    }));
+    app.update(Msg::Job(Outcome::Chart {
+        generation,
+        update: ChartUpdate::Cloud(cloud),
+    }));
+    app.update(Msg::Job(Outcome::Chart {
+        generation,
+        update: ChartUpdate::Centroids {
+            iteration: 2,
+            centroids: vec![[200, 100, 40], [60, 90, 170], [128, 128, 128], [30, 30, 30]],
+        },
+    }));
+    insta::assert_snapshot!("chart_live_centroids", screen(&app, 120, 44));
+
+    app.update(Msg::Job(Outcome::Quantized {
+        generation,
+        protocol: protocol(request.cells),
+        stats: PreviewStats {
+            colours: 4,
+            psnr: 29.04,
+            png_bytes: 48_200,
+            preview_size: (700, 520),
+        },
+        full_size: (4224, 3168),
+    }));
+    app.update(Msg::Job(Outcome::Chart {
+        generation,
+        update: ChartUpdate::Palette(palette),
+    }));
+    app.update(Msg::Job(Outcome::Chart {
+        generation,
+        update: ChartUpdate::Curve(vec![
+            (2, 18.2),
+            (3, 21.0),
+            (4, 23.5),
+            (6, 25.1),
+            (8, 26.4),
+            (12, 28.0),
+            (16, 29.04),
+        ]),
+    }));
+    insta::assert_snapshot!("chart_original", screen(&app, 120, 44));
+
+    app.update(press(KeyCode::Char('v')));
+    for _ in 0..4 {
+        app.update(press(KeyCode::Char('p')));
+    }
+    app.update(press(KeyCode::Char('>')));
+    insta::assert_snapshot!("chart_compressed_cube", screen(&app, 120, 44));
+}

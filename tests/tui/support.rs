@@ -84,3 +84,25 @@ pub fn protocol(cells: Size) -> Box<Protocol> {
             .expect("half-blocks encoding of a small picture"),
     )
 }
+
+/// The chart data the worker would send for [`picture`]: its binned pixel sample, and a
+/// four-colour palette with the same sample recoloured.
+pub fn chart_data() -> (
+    std::sync::Arc<kquant::chart::ColourCloud>,
+    std::sync::Arc<kquant::msg::PaletteData>,
+) {
+    use kquant::chart::{ColourCloud, SAMPLE_SEED, SAMPLE_SIZE, sample};
+    let pixels = kquant::quant::Pixels::from_dynamic(&picture(64, 48));
+    let colours = sample(&pixels, SAMPLE_SIZE, SAMPLE_SEED);
+    let palette = vec![[240, 140, 20], [20, 40, 120], [90, 140, 220], [120, 60, 10]];
+    let counts = vec![800, 800, 700, 700];
+    let cloud = ColourCloud::from_weighted(palette.iter().copied().zip(counts.iter().copied()));
+    (
+        std::sync::Arc::new(ColourCloud::from_colours(&colours)),
+        std::sync::Arc::new(kquant::msg::PaletteData {
+            palette,
+            counts,
+            cloud,
+        }),
+    )
+}

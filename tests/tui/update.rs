@@ -230,3 +230,94 @@ fn full_size_figures_arrive_last_and_stale_ones_are_dropped() {
     app.update(press(KeyCode::Char('d')));
     assert!(app.preview.full_stats.is_none());
 }
+
+#[test]
+fn chart_keys_change_the_chart_and_g_gives_the_room_back() {
+    use crossterm::event::Event;
+    use kquant::chart::Projection;
+    use kquant::msg::ChartUpdate;
+
+    use crate::tui::support::chart_data;
+
+    let (mut app, _) = app_with(&["a.jpg"]);
+    // 100×30 starts without the chart; a tall terminal gets it with `g`.
+    assert!(!app.chart.visible);
+    let before = only_preview(&app.update(Msg::Input(Event::Resize(120, 44)))).cells;
+    let effects = app.update(press(KeyCode::Char('g')));
+    assert!(app.chart.visible);
+    let with_chart = only_preview(&effects);
+    assert!(
+        with_chart.cells.height < before.height,
+        "the previews shrink"
+    );
+    let generation = with_chart.generation;
+
+    let (cloud, palette) = chart_data();
+    app.update(Msg::Job(Outcome::Chart {
+        generation,
+        update: ChartUpdate::Cloud(cloud.clone()),
+    }));
+    assert_eq!(app.chart.cells.points, cloud.total);
+    assert!(app.chart.cells.cells.iter().any(|c| c.pattern != 0));
+    // Live centroids animate, then the palette takes their place.
+    app.update(Msg::Job(Outcome::Chart {
+        generation,
+        update: ChartUpdate::Centroids {
+            iteration: 3,
+            centroids: vec![[128, 128, 128]; 5],
+        },
+    }));
+    assert_eq!(app.chart.marks.len(), 5);
+    // The next key ends the animation at once; a late frame of it is dropped.
+    let next = only_preview(&app.update(press(KeyCode::Char('+')))).generation;
+    assert!(app.chart.live.is_none());
+    app.update(Msg::Job(Outcome::Chart {
+        generation,
+        update: ChartUpdate::Centroids {
+            iteration: 4,
+            centroids: vec![[1, 2, 3]],
+        },
+    }));
+    assert!(app.chart.live.is_none());
+    let generation = next;
+    app.update(Msg::Job(Outcome::Chart {
+        generation,
+        update: ChartUpdate::Palette(palette),
+    }));
+    assert!(app.chart.live.is_none());
+    assert_eq!(app.chart.marks.len(), 4);
+
+    // p cycles, < > turn only the cube, v shows the compressed pixels: no new work.
+    assert!(app.update(press(KeyCode::Char('p'))).is_empty());
+    assert_eq!(app.chart.projection, Projection::Rb);
+    assert!(app.update(press(KeyCode::Char('>'))).is_empty());
+    assert_eq!(app.chart.projection, Projection::Rb);
+    for _ in 0..3 {
+        app.update(press(KeyCode::Char('p')));
+    }
+    let cube = app.chart.projection;
+    assert!(matches!(cube, Projection::Cube { .. }));
+    let edges_before = app.chart.cells.guides.clone();
+    app.update(press(KeyCode::Char('>')));
+    assert_eq!(app.chart.projection, cube.rotate(1));
+    assert_ne!(app.chart.cells.guides, edges_before, "the cube turned");
+    app.update(press(KeyCode::Char('<')));
+    assert_eq!(app.chart.projection, cube);
+    assert!(app.update(press(KeyCode::Char('v'))).is_empty());
+    assert!(app.chart.show_compressed);
+    assert_eq!(app.chart.cells.points, 3000);
+
+    // Chart data for an older request is dropped.
+    let old = generation;
+    let effects = app.update(press(KeyCode::Char('+')));
+    assert!(only_preview(&effects).generation > old);
+    app.update(Msg::Job(Outcome::Chart {
+        generation: old,
+        update: ChartUpdate::Curve(vec![(2, 20.0)]),
+    }));
+    assert!(app.chart.curve.is_empty());
+
+    // Hiding the chart gives the rows back to the previews.
+    let effects = app.update(press(KeyCode::Char('g')));
+    assert_eq!(only_preview(&effects).cells, before);
+}

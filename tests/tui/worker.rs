@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use kquant::msg::{Generation, Msg, Outcome, PreviewRequest, SaveEvent, SaveRequest};
+use kquant::msg::{ChartUpdate, Generation, Msg, Outcome, PreviewRequest, SaveEvent, SaveRequest};
 use kquant::quant::ColorSpace;
 use kquant::worker::Worker;
 use ratatui::layout::Size;
@@ -49,12 +49,15 @@ fn outcomes_until(rx: &mpsc::Receiver<Msg>, generation: u64) -> Vec<Outcome> {
 }
 
 fn generation_of(outcome: &Outcome) -> u64 {
-    match outcome {
-        Outcome::Original { generation, .. }
-        | Outcome::Quantized { generation, .. }
-        | Outcome::FullStats { generation, .. }
-        | Outcome::Failed { generation, .. } => generation.0,
-    }
+    outcome.generation().0
+}
+
+/// The preview stages only, without the chart's data.
+fn panes(outcomes: Vec<Outcome>) -> Vec<Outcome> {
+    outcomes
+        .into_iter()
+        .filter(|o| !matches!(o, Outcome::Chart { .. }))
+        .collect()
 }
 
 #[test]
@@ -87,7 +90,12 @@ fn a_burst_of_ten_requests_computes_at_most_the_first_and_the_last() {
     let mut again = request(&path, 11, 12);
     again.want_original = false;
     worker.submit(again);
-    let outcomes = outcomes_until(&rx, 11);
+    // (The previous job may still have sent curve points before it noticed.)
+    let outcomes: Vec<Outcome> = outcomes_until(&rx, 11)
+        .into_iter()
+        .filter(|o| generation_of(o) == 11)
+        .collect();
+    let outcomes = panes(outcomes);
     assert!(
         matches!(
             outcomes.as_slice(),
@@ -112,7 +120,7 @@ fn an_undecodable_file_becomes_a_failure_for_that_photo() {
     let good = dir.path().join("good.png");
     picture(64, 64).save(&good).unwrap();
     worker.submit(request(&good, 2, 16));
-    let outcomes = outcomes_until(&rx, 2);
+    let outcomes = panes(outcomes_until(&rx, 2));
     assert!(matches!(outcomes.last(), Some(Outcome::FullStats { .. })));
 }
 
@@ -164,4 +172,42 @@ fn full_size_figures_are_exactly_what_a_save_writes() {
         done.1,
         stats.psnr
     );
+}
+
+#[test]
+fn the_chart_gets_cloud_palette_and_the_whole_curve() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("photo.png");
+    picture(300, 200).save(&path).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let worker = Worker::spawn(Picker::halfblocks(), tx).unwrap();
+    worker.submit(request(&path, 1, 16));
+    let (mut cloud, mut palette, mut curve) = (None, None, Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while curve.len() < kquant::chart::K_LADDER.len() {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .expect("the curve was not completed in time");
+        if let Ok(Msg::Job(Outcome::Chart { update, .. })) = rx.recv_timeout(left) {
+            match update {
+                ChartUpdate::Cloud(c) => cloud = Some(c),
+                ChartUpdate::Palette(p) => palette = Some(p),
+                ChartUpdate::Curve(points) => curve = points,
+                ChartUpdate::Centroids { .. } => {}
+            }
+        }
+    }
+    let cloud = cloud.expect("no cloud");
+    assert!(cloud.total > 0);
+    let palette = palette.expect("no palette");
+    // The same sample, recoloured: it collapses onto at most k = 16 points.
+    assert!(palette.palette.len() <= 16);
+    assert!(palette.cloud.bins.len() <= palette.palette.len());
+    assert_eq!(palette.cloud.total, cloud.total);
+    // Every k of the ladder once, and more colours never cost quality.
+    curve.sort_by_key(|p| p.0);
+    let ks: Vec<u16> = curve.iter().map(|p| p.0).collect();
+    assert_eq!(ks, kquant::chart::K_LADDER);
+    assert!(curve[0].1 <= curve[curve.len() - 1].1, "{curve:?}");
+    drop(worker);
 }
