@@ -625,8 +625,13 @@ impl App {
                 while let Some(end) =
                     find(&log.bytes[at..], FRAME_END).map(|i| at + i + FRAME_END.len())
                 {
+                    // Only the frame itself, and kitty transmissions (`a=T`), never the start-up query.
                     let frame = &log.bytes[at..end];
-                    let image = [b"\x1b_G".as_slice(), b"\x1bP", b"\x1b]1337;File="]
+                    let frame = frame
+                        .windows(FRAME_START.len())
+                        .rposition(|w| w == FRAME_START)
+                        .map_or(frame, |i| &frame[i..]);
+                    let image = [b",a=T,".as_slice(), b"\x1bP", b"\x1b]1337;File="]
                         .iter()
                         .any(|m| find(frame, m).is_some());
                     if image {
