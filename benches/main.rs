@@ -119,32 +119,6 @@ fn histogram(c: &mut Criterion) {
     group.finish();
 }
 
-fn quantette_cli(input: &Path, k: u16, output: &Path) {
-    let img = image::open(input).unwrap().to_rgb8();
-    let (w, h) = img.dimensions();
-    let px: Vec<Srgb<u8>> = img.pixels().map(|p| Srgb::new(p[0], p[1], p[2])).collect();
-    let out = Pipeline::new()
-        .palette_size(PaletteSize::try_from(k).unwrap())
-        .quantize_method(QuantizeMethod::kmeans())
-        .ditherer(None)
-        .parallel(true)
-        .input_image(ImageRef::new(w, h, px.as_slice()).unwrap())
-        .output_srgb8_indexed_image();
-    let palette: Vec<u8> = out
-        .palette()
-        .iter()
-        .flat_map(|c| [c.red, c.green, c.blue])
-        .collect();
-    let file = std::io::BufWriter::new(std::fs::File::create(output).unwrap());
-    let mut enc = png::Encoder::new(file, w, h);
-    enc.set_color(png::ColorType::Indexed);
-    enc.set_depth(png::BitDepth::Eight);
-    enc.set_palette(palette);
-    enc.set_compression(png::Compression::Fast);
-    let mut wr = enc.write_header().unwrap();
-    wr.write_image_data(out.indices()).unwrap();
-}
-
 fn compress(c: &mut Criterion) {
     use kquant::batch::{Job, Settings, compress_one};
     use kquant::decode::DecodeOptions;
@@ -220,6 +194,12 @@ fn chart(c: &mut Criterion) {
     }
     group.finish();
 }
+
+// The reference CLI of the measurements; its `main` is unused here.
+#[allow(dead_code)]
+#[path = "../examples/quantette_cli.rs"]
+mod quantette_cli;
+use quantette_cli::quantette_cli;
 
 criterion_group!(benches, engine, histogram, compress, chart);
 criterion_main!(benches);

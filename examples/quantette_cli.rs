@@ -6,12 +6,20 @@
 // A developer tool: a bad argument or file ends it with a panic message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::Path;
+
 use quantette::deps::palette::Srgb;
 use quantette::{ImageRef, PaletteSize, Pipeline, QuantizeMethod};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (input, k, output) = (&args[1], args[2].parse::<u16>().unwrap(), &args[3]);
+    quantette_cli(Path::new(input), k, Path::new(output));
+}
+
+/// Decode, quantize with quantette's k-means, write with png's fast compression. Also used
+/// by the `compress` benchmark group.
+pub fn quantette_cli(input: &Path, k: u16, output: &Path) {
     let img = image::open(input).unwrap().to_rgb8();
     let (w, h) = img.dimensions();
     let px: Vec<Srgb<u8>> = img.pixels().map(|p| Srgb::new(p[0], p[1], p[2])).collect();

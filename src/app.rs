@@ -21,7 +21,7 @@ use crate::quant::ColorSpace;
 use crate::ui;
 
 /// The k values `+` and `-` step through.
-pub const K_LADDER: [u16; 15] = [2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256];
+pub use crate::chart::K_LADDER;
 
 /// Terminals at least this tall start with the chart pane shown; smaller ones leave the
 /// room to the previews until `g`.
