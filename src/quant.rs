@@ -13,11 +13,14 @@
 //! 4. MSE and PSNR over all pixels and the three 8-bit channels; the palette sorted by share.
 //!
 //! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use kquant::quant::{quantize, Control, Params, Pixels};
-//! let px = Pixels::from_rgb_bytes(2, 1, &[255, 0, 0, 0, 0, 255]).unwrap();
-//! let q = quantize(&px, &Params::new(16), &Control::none()).unwrap();
+//! let px = Pixels::from_rgb_bytes(2, 1, &[255, 0, 0, 0, 0, 255]).ok_or("size mismatch")?;
+//! let q = quantize(&px, &Params::new(16), &Control::none())?;
 //! assert_eq!(q.palette.len(), 2);
 //! assert!(q.psnr.is_infinite());
+//! # Ok(())
+//! # }
 //! ```
 
 // Lane- and channel-indexed loops over several arrays at once read better indexed, and

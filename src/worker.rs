@@ -105,6 +105,7 @@ impl Worker {
             decoded: Lru::new(DECODED_CAPACITY),
             results: Lru::new(RESULTS_CAPACITY),
             full: Lru::new(1),
+            fresh_full: None,
             full_stats: Lru::new(FULL_STATS_CAPACITY),
             curves: Lru::new(CURVES_CAPACITY),
         };
@@ -267,6 +268,9 @@ struct Engine {
     results: Lru<ResultKey, (Protocol, PreviewStats, Arc<PaletteData>)>,
     /// Only the current photo: a 20 MP photo is 60 MB of pixels.
     full: Lru<PathBuf, Arc<Full>>,
+    /// The current photo's full-resolution pixels from its preview decode, handed to the
+    /// full-resolution stage so the photo is not decoded a second time.
+    fresh_full: Option<(PathBuf, Pixels)>,
     full_stats: Lru<FullKey, FullStats>,
     curves: Lru<CurveKey, Curve>,
 }
@@ -511,11 +515,17 @@ impl Engine {
         let full = match self.full.get(&job.path) {
             Some(full) => full.clone(),
             None => {
-                // Only one full-resolution copy at a time: let the previous photo's go before
-                // this one is decoded, or both (plus the decoder's buffer) are alive at once.
-                self.full.clear();
-                let image = decode::decode(&job.path, &DecodeOptions::default()).ok()?;
-                let pixels = Pixels::from_dynamic_owned(image);
+                let pixels = match self.fresh_full.take() {
+                    Some((path, pixels)) if path == job.path => pixels,
+                    _ => {
+                        // Only one full-resolution copy at a time: let the previous photo's go
+                        // before this one is decoded, or both (plus the decoder's buffer) are
+                        // alive at once.
+                        self.full.clear();
+                        let image = decode::decode(&job.path, &DecodeOptions::default()).ok()?;
+                        Pixels::from_dynamic_owned(image)
+                    }
+                };
                 if !current() {
                     return None;
                 }
@@ -559,17 +569,24 @@ impl Engine {
             let key = (path.clone(), job.cells);
             if !self.decoded.contains(&key) {
                 // A neighbour that fails shows its error when it is selected.
-                let _ = self.decoded_at(path, job.cells);
+                let _ = self.decoded_at(path, job.cells, false);
             }
         }
     }
 
     /// The cached working copy for this photo and pane size, decoding it if needed.
     fn decoded(&mut self, job: &PreviewRequest) -> Result<Arc<Decoded>, String> {
-        self.decoded_at(&job.path, job.cells)
+        self.decoded_at(&job.path, job.cells, true)
     }
 
-    fn decoded_at(&mut self, path: &std::path::Path, cells: Size) -> Result<Arc<Decoded>, String> {
+    /// `keep_full`: this is the current photo, so keep its full-resolution pixels for the
+    /// full-resolution stage (prefetched neighbours do not, to bound memory).
+    fn decoded_at(
+        &mut self,
+        path: &std::path::Path,
+        cells: Size,
+        keep_full: bool,
+    ) -> Result<Arc<Decoded>, String> {
         let key = (path.to_path_buf(), cells);
         if let Some(hit) = self.decoded.get(&key) {
             return Ok(hit.clone());
@@ -581,14 +598,28 @@ impl Engine {
         let font = self.picker.font_size();
         let max_w = u32::from(cells.width) * u32::from(font.width);
         let max_h = u32::from(cells.height) * u32::from(font.height);
-        let small = if image.width() <= max_w && image.height() <= max_h {
-            image
+        let resized = if image.width() <= max_w && image.height() <= max_h {
+            None
         } else if image.width() >= 2 * max_w || image.height() >= 2 * max_h {
             // Area averaging (an integer box filter): smooth like Triangle for big reductions
             // of a 20 MP photo, at a fraction of the time.
-            image.thumbnail(max_w, max_h)
+            Some(image.thumbnail(max_w, max_h))
         } else {
-            image.resize(max_w, max_h, FilterType::Triangle)
+            Some(image.resize(max_w, max_h, FilterType::Triangle))
+        };
+        let small = match resized {
+            Some(small) => {
+                if keep_full {
+                    self.keep_full(path, image);
+                }
+                small
+            }
+            // Already pane-sized, so a copy for the full stage is cheap.
+            None if keep_full => {
+                self.keep_full(path, image.clone());
+                image
+            }
+            None => image,
         };
         let pixels = Pixels::from_dynamic(&small);
         let histogram = Histogram::new(&pixels);
@@ -603,6 +634,16 @@ impl Engine {
         });
         self.decoded.put(key, decoded.clone());
         Ok(decoded)
+    }
+
+    /// Holds `image` for the full-resolution stage, dropping any other photo's copy first so
+    /// only one full-resolution photo is alive at a time.
+    fn keep_full(&mut self, path: &std::path::Path, image: DynamicImage) {
+        if !self.full.contains(&path.to_path_buf()) {
+            self.full.clear();
+        }
+        self.fresh_full = None; // freed before the conversion below may allocate
+        self.fresh_full = Some((path.to_path_buf(), Pixels::from_dynamic_owned(image)));
     }
 
     fn protocol(&self, image: DynamicImage, cells: Size) -> Result<Protocol, String> {

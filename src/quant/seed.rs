@@ -46,7 +46,7 @@ pub(crate) fn kmeans_pp(
         if cancelled() {
             return Err(Cancelled);
         }
-        let potential = chunked_sum(&d2, weights, |_, d, w| f64::from(d) * f64::from(w));
+        let potential = weighted_sum(&d2, weights);
         if potential <= 0.0 {
             break;
         }
@@ -93,17 +93,15 @@ pub(crate) fn kmeans_pp(
     Ok(centroids)
 }
 
-/// Sum of `f(i, d, w)` in fixed chunks, reduced in order (deterministic).
-fn chunked_sum(d2: &[f32], w: &[u32], f: impl Fn(usize, f32, u32) -> f64 + Sync) -> f64 {
+/// Σ d·w in fixed chunks, reduced in order (deterministic).
+fn weighted_sum(d2: &[f32], w: &[u32]) -> f64 {
     let parts: Vec<f64> = d2
         .par_chunks(CHUNK)
         .zip(w.par_chunks(CHUNK))
-        .enumerate()
-        .map(|(ci, (d, w))| {
+        .map(|(d, w)| {
             d.iter()
                 .zip(w)
-                .enumerate()
-                .map(|(i, (&d, &w))| f(ci * CHUNK + i, d, w))
+                .map(|(&d, &w)| f64::from(d) * f64::from(w))
                 .sum()
         })
         .collect();
