@@ -1,7 +1,9 @@
 //! Engine comparison table: kquant vs quantette's k-means on the same decoded pixels (no I/O),
 //! interleaved repeated runs, median time and PSNR over the 8-bit RGB channels.
 //!
-//! `cargo run --release --example vs_quantette -- [--runs N] [-k 16,64] IMAGE...`
+//! `cargo run --release --example vs_quantette -- [--runs N] [-k 16,64] [--kquant-only] IMAGE...`
+//!
+//! `--kquant-only` skips quantette (its columns read 0): for profiling kquant alone.
 
 // A developer tool: a bad argument or file ends it with a panic message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -70,6 +72,7 @@ fn main() {
     let mut runs = 5;
     let mut ks: Vec<u16> = vec![16, 64, 256];
     let mut files = Vec::new();
+    let mut with_quantette = true;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--runs" => runs = args.next().and_then(|v| v.parse().ok()).unwrap_or(5),
@@ -79,6 +82,7 @@ fn main() {
                     .map(|v| v.split(',').filter_map(|s| s.parse().ok()).collect())
                     .unwrap_or_default()
             }
+            "--kquant-only" => with_quantette = false,
             _ => files.push(a),
         }
     }
@@ -99,9 +103,13 @@ fn main() {
                 let (t, p, i) = run_kquant(&px, k, ColorSpace::Srgb);
                 tk.push(t);
                 (pk, it) = (p, i);
-                let (t, p) = run_quantette(&px, k);
-                tq.push(t);
-                pq = p;
+                if with_quantette {
+                    let (t, p) = run_quantette(&px, k);
+                    tq.push(t);
+                    pq = p;
+                } else {
+                    tq.push(Duration::ZERO);
+                }
             }
             let (mk, mq) = (median(tk), median(tq));
             println!(

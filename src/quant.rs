@@ -244,6 +244,17 @@ pub fn quantize_with(
     params: &Params,
     control: &Control,
 ) -> Result<Quantized, Cancelled> {
+    // Run on a pool thread: every step below is a short parallel loop, and from a pool thread
+    // each costs a cheap fork-join instead of a hand-off to the pool and back.
+    rayon::scope(|_| quantize_in_pool(pixels, histogram, params, control))
+}
+
+fn quantize_in_pool(
+    pixels: &Pixels,
+    histogram: &Histogram,
+    params: &Params,
+    control: &Control,
+) -> Result<Quantized, Cancelled> {
     let k = usize::from(params.k.clamp(1, 256));
     let Clustering {
         palette,
@@ -397,7 +408,6 @@ fn cluster(
     let colours = &histogram.colours;
     let counts = &histogram.counts;
     let points: Vec<[f32; 3]> = colours.par_iter().map(|&c| space.point(c)).collect();
-    let mut rng = rng::Rng::new(params.seed);
     let cancelled = || control.is_cancelled();
     let mut iterations = 0u32;
     let mut report = |centroids: &[[f32; 3]], inertia: f64| -> Result<(), Cancelled> {
@@ -450,44 +460,52 @@ fn cluster(
 
     // Several k-means++ restarts on the seed level when it is cheap, keeping the one with the
     // lowest error: k-means only finds a local optimum, and at small k they differ by tenths
-    // of a dB. Restarts report nothing (their errors are not one descending sequence).
+    // of a dB. The seeds are drawn in turn from one generator; the runs then go side by side,
+    // so the cores share whole runs rather than fork-joining every small step. Restarts report
+    // nothing (their errors are not one descending sequence).
     let (sp, sw, scatter) = level_data(0);
     let restarts = (SEED_BUDGET * 4 / (sp.len() * k).max(1)).clamp(1, MAX_RESTARTS);
-    let mut best: Option<(f64, Lloyd<'_>)> = None;
-    for _ in 0..restarts {
+    let mut rng = rng::Rng::new(params.seed);
+    let mut lloyd = if restarts == 1 {
         let init = seed::kmeans_pp(sp, sw, k, &mut rng, &cancelled)?;
         let mut lloyd = Lloyd::new(sp, sw, init, vec![Bound::UNKNOWN; sp.len()]);
-        let inertia = if restarts == 1 {
-            converge(
-                &mut lloyd,
-                cap_of(0),
-                params.epsilon,
-                &mut |c: &[[f32; 3]], e| report(c, e + scatter),
-            )?
-        } else {
-            converge(
-                &mut lloyd,
-                cap_of(0),
-                params.epsilon,
-                &mut |_: &[[f32; 3]], _| {
-                    if control.is_cancelled() {
-                        Err(Cancelled)
-                    } else {
-                        Ok(())
-                    }
-                },
-            )?
+        converge(
+            &mut lloyd,
+            cap_of(0),
+            params.epsilon,
+            &mut |c: &[[f32; 3]], e| report(c, e + scatter),
+        )?;
+        lloyd
+    } else {
+        let inits = (0..restarts)
+            .map(|_| seed::kmeans_pp(sp, sw, k, &mut rng, &cancelled))
+            .collect::<Result<Vec<_>, Cancelled>>()?;
+        let silent = |_: &[[f32; 3]], _| {
+            if control.is_cancelled() {
+                Err(Cancelled)
+            } else {
+                Ok(())
+            }
         };
-        if best.as_ref().is_none_or(|(e, _)| inertia < *e) {
-            best = Some((inertia, lloyd));
-        }
-    }
-    let Some((best_inertia, mut lloyd)) = best else {
-        return Err(Cancelled);
-    };
-    if restarts > 1 {
+        let runs = inits
+            .into_par_iter()
+            .map(|init| {
+                let mut lloyd = Lloyd::new(sp, sw, init, vec![Bound::UNKNOWN; sp.len()]);
+                let mut silent = silent;
+                let inertia = converge(&mut lloyd, cap_of(0), params.epsilon, &mut silent)?;
+                Ok((inertia, lloyd))
+            })
+            .collect::<Result<Vec<_>, Cancelled>>()?;
+        // The first lowest error wins, as when the runs went one after another.
+        let best = runs
+            .into_iter()
+            .reduce(|best, run| if run.0 < best.0 { run } else { best });
+        let Some((best_inertia, lloyd)) = best else {
+            return Err(Cancelled);
+        };
         report(&lloyd.centroids, best_inertia + scatter)?;
-    }
+        lloyd
+    };
 
     for li in 1..=levels.len() {
         lloyd.settle();

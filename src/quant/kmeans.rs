@@ -211,6 +211,16 @@ impl Sums {
             }
         }
     }
+
+    /// Adds point `x` with weight `w` (negative to take it away) to cluster `a`.
+    fn put(&mut self, a: usize, x: [f32; 3], w: f64) {
+        let xd = x.map(f64::from);
+        self.weight[a] += w;
+        self.norm2[a] += w * (xd[0] * xd[0] + xd[1] * xd[1] + xd[2] * xd[2]);
+        for d in 0..3 {
+            self.coord[a][d] += w * xd[d];
+        }
+    }
 }
 
 /// What one Lloyd step did.
@@ -231,6 +241,9 @@ pub(crate) struct Lloyd<'a> {
     pub bounds: Vec<Bound>,
     /// How far each centroid moved since the bounds were last brought up to date.
     pending: Vec<f32>,
+    /// The cluster sums of the current assignment, once a full pass has made them: later
+    /// passes only move the points that change cluster, which near convergence are few.
+    sums: Option<Sums>,
 }
 
 impl<'a> Lloyd<'a> {
@@ -249,6 +262,7 @@ impl<'a> Lloyd<'a> {
             centroids,
             bounds,
             pending,
+            sums: None,
         }
     }
 
@@ -276,6 +290,7 @@ impl<'a> Lloyd<'a> {
         let pending = &self.pending;
         let centroids = &self.centroids;
         let chunk = chunk_len(self.points.len(), k);
+        let full = self.sums.is_none();
         let partial: Vec<Sums> = self
             .bounds
             .par_chunks_mut(chunk)
@@ -284,7 +299,8 @@ impl<'a> Lloyd<'a> {
             .map(|((bounds, points), weights)| {
                 let mut acc = Sums::zero(k);
                 for ((b, &x), &w) in bounds.iter_mut().zip(points).zip(weights) {
-                    let a = b.assign as usize;
+                    let old = b.assign;
+                    let a = old as usize;
                     b.upper += pending[a];
                     b.lower -= if a == arg1 { max2 } else { max1 };
                     let m = sep[a].max(b.lower);
@@ -302,24 +318,22 @@ impl<'a> Lloyd<'a> {
                             };
                         }
                     }
-                    let a = b.assign as usize;
-                    let w = f64::from(w);
-                    acc.weight[a] += w;
-                    let xd = x.map(f64::from);
-                    acc.norm2[a] += w * (xd[0] * xd[0] + xd[1] * xd[1] + xd[2] * xd[2]);
-                    for d in 0..3 {
-                        acc.coord[a][d] += w * xd[d];
+                    if full {
+                        acc.put(b.assign as usize, x, f64::from(w));
+                    } else if b.assign != old {
+                        acc.put(b.assign as usize, x, f64::from(w));
+                        acc.put(old as usize, x, -f64::from(w));
                     }
                 }
                 acc
             })
             .collect();
         self.pending.fill(0.0);
-        let mut total = Sums::zero(k);
+        let total = self.sums.get_or_insert_with(|| Sums::zero(k));
         for p in &partial {
             total.add(p);
         }
-        total
+        total.clone()
     }
 
     /// Moves the centroids to `to`, recording the movement for the bounds.

@@ -7,7 +7,7 @@ use super::Cancelled;
 use super::color::dist2;
 use super::rng::Rng;
 
-/// Points per parallel chunk; small so that a few thousand bins still use every core.
+/// Points per chunk of the potential sums (fixed, so results do not depend on the cores).
 const CHUNK: usize = 1 << 10;
 
 /// Picks up to `k` initial centroids among `points`. Returns fewer only when fewer than `k`
@@ -28,13 +28,8 @@ pub(crate) fn kmeans_pp(
         total_w * rng.next_f64(),
     );
     let mut centroids = vec![points[first]];
-    // Counts as f32 for the vectorised scans; exact below 2^24 and close enough above.
-    #[allow(clippy::cast_precision_loss)]
-    let weights_f32: Vec<f32> = weights.iter().map(|&w| w as f32).collect();
-    let mut d2: Vec<f32> = points
-        .par_iter()
-        .map(|&p| dist2(p, points[first]))
-        .collect();
+    let soa = Soa::new(points, weights);
+    let mut d2: Vec<f32> = points.iter().map(|&p| dist2(p, points[first])).collect();
     // `ln k` of at most 256 is a small positive number.
     #[allow(
         clippy::cast_possible_truncation,
@@ -42,11 +37,14 @@ pub(crate) fn kmeans_pp(
         clippy::cast_precision_loss
     )]
     let trials = 2 + (k as f64).ln() as usize;
+    // Chunks per parallel task: seeding runs on at most `SEED_BUDGET / k` points, so most
+    // rounds are a few hundred microseconds of work that splitting would only slow down.
+    let min_chunks = (PAR_WORK / (CHUNK * (trials + 2))).max(1);
     while centroids.len() < k {
         if cancelled() {
             return Err(Cancelled);
         }
-        let potential = weighted_sum(&d2, weights);
+        let potential = weighted_sum(&d2, weights, min_chunks);
         if potential <= 0.0 {
             break;
         }
@@ -55,23 +53,13 @@ pub(crate) fn kmeans_pp(
         let candidates = sample_many(&d2, weights, &thresholds);
         // The potential each candidate would leave, all candidates in one pass over the points.
         let cand: Vec<[f32; 3]> = candidates.iter().map(|&c| points[c]).collect();
-        let per_chunk: Vec<Vec<f64>> = points
-            .par_chunks(CHUNK)
-            .zip(d2.par_chunks(CHUNK))
-            .zip(weights_f32.par_chunks(CHUNK))
-            .map(|((p, d), w)| {
-                // Candidate-major so the inner loop over points vectorises; f32 partial sums
-                // over one chunk are exact enough to rank candidates.
+        let per_chunk: Vec<Vec<f64>> = (0..d2.len().div_ceil(CHUNK))
+            .into_par_iter()
+            .with_min_len(min_chunks)
+            .map(|chunk| {
+                let range = chunk * CHUNK..d2.len().min((chunk + 1) * CHUNK);
                 cand.iter()
-                    .map(|&c| {
-                        let s: f32 = p
-                            .iter()
-                            .zip(d)
-                            .zip(w)
-                            .map(|((&p, &d), &w)| d.min(dist2(p, c)) * w)
-                            .sum();
-                        f64::from(s)
-                    })
+                    .map(|&c| soa.potential_with(range.clone(), &d2[range.clone()], c))
                     .collect()
             })
             .collect();
@@ -86,18 +74,90 @@ pub(crate) fn kmeans_pp(
         }
         let c = points[candidates[best]];
         centroids.push(c);
-        d2.par_iter_mut()
-            .zip(points.par_iter())
-            .for_each(|(d, &p)| *d = d.min(dist2(p, c)));
+        d2.par_chunks_mut(CHUNK)
+            .enumerate()
+            .with_min_len(min_chunks)
+            .for_each(|(chunk, d)| soa.lower_to(chunk * CHUNK, d, c));
     }
     Ok(centroids)
 }
 
+/// Work (points × passes) below which a seeding step runs as one task.
+const PAR_WORK: usize = 1 << 16;
+
+/// The points as structure-of-arrays, with their weights as `f32`, so the scans over all
+/// points vectorise.
+struct Soa {
+    x: Vec<f32>,
+    y: Vec<f32>,
+    z: Vec<f32>,
+    w: Vec<f32>,
+}
+
+impl Soa {
+    fn new(points: &[[f32; 3]], weights: &[u32]) -> Soa {
+        // Counts as f32: exact below 2^24 and close enough above to rank candidates.
+        #[allow(clippy::cast_precision_loss)]
+        Soa {
+            x: points.iter().map(|p| p[0]).collect(),
+            y: points.iter().map(|p| p[1]).collect(),
+            z: points.iter().map(|p| p[2]).collect(),
+            w: weights.iter().map(|&w| w as f32).collect(),
+        }
+    }
+
+    /// Σ min(d2, |p − c|²)·w over `range`: the potential left if `c` joined the centroids.
+    /// Eight lane sums so the loop vectorises; f32 over one chunk ranks candidates exactly
+    /// enough.
+    fn potential_with(&self, range: std::ops::Range<usize>, d2: &[f32], c: [f32; 3]) -> f64 {
+        const LANES: usize = 8;
+        let n = d2.len();
+        let (x, y, z, w) = (
+            &self.x[range.clone()][..n],
+            &self.y[range.clone()][..n],
+            &self.z[range.clone()][..n],
+            &self.w[range][..n],
+        );
+        let mut acc = [0.0f32; LANES];
+        let lanes = x
+            .chunks_exact(LANES)
+            .zip(y.chunks_exact(LANES))
+            .zip(z.chunks_exact(LANES))
+            .zip(w.chunks_exact(LANES))
+            .zip(d2.chunks_exact(LANES));
+        for ((((x, y), z), w), d) in lanes {
+            for l in 0..LANES {
+                let (dx, dy, dz) = (x[l] - c[0], y[l] - c[1], z[l] - c[2]);
+                acc[l] += d[l].min(dx * dx + dy * dy + dz * dz) * w[l];
+            }
+        }
+        for j in n / LANES * LANES..n {
+            let (dx, dy, dz) = (x[j] - c[0], y[j] - c[1], z[j] - c[2]);
+            acc[0] += d2[j].min(dx * dx + dy * dy + dz * dz) * w[j];
+        }
+        f64::from(acc.iter().sum::<f32>())
+    }
+
+    /// `d2[i] = min(d2[i], |p − c|²)` for the points from `start` on.
+    fn lower_to(&self, start: usize, d2: &mut [f32], c: [f32; 3]) {
+        let end = start + d2.len();
+        let points = self.x[start..end]
+            .iter()
+            .zip(&self.y[start..end])
+            .zip(&self.z[start..end]);
+        for (d, ((x, y), z)) in d2.iter_mut().zip(points) {
+            let (dx, dy, dz) = (x - c[0], y - c[1], z - c[2]);
+            *d = d.min(dx * dx + dy * dy + dz * dz);
+        }
+    }
+}
+
 /// Σ d·w in fixed chunks, reduced in order (deterministic).
-fn weighted_sum(d2: &[f32], w: &[u32]) -> f64 {
+fn weighted_sum(d2: &[f32], w: &[u32], min_chunks: usize) -> f64 {
     let parts: Vec<f64> = d2
         .par_chunks(CHUNK)
         .zip(w.par_chunks(CHUNK))
+        .with_min_len(min_chunks)
         .map(|(d, w)| {
             d.iter()
                 .zip(w)
