@@ -184,6 +184,15 @@ fn deterministic_on_the_coarse_path_and_seed_matters() {
 }
 
 #[test]
+fn large_images_remap_through_the_colour_table_too() {
+    // Remapping switches from a binary search to a 16 MB table at 2^19 pixels; both must
+    // give every pixel the entry the reported error was computed with.
+    let px = photo_like(1024, 520, 5);
+    assert!(px.len() >= 1 << 19);
+    check_output(&px, &Params::new(64));
+}
+
+#[test]
 fn more_colours_never_hurt_much() {
     // Not strictly monotone for k-means, but a bigger palette must not be clearly worse.
     let px = photo_like(200, 150, 3);
