@@ -20,6 +20,7 @@
 
 pub mod cache;
 pub mod save;
+mod thumb;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
@@ -591,13 +592,23 @@ impl Engine {
         if let Some(hit) = self.decoded.get(&key) {
             return Ok(hit.clone());
         }
-        let image = decode::decode(path, &DecodeOptions::default()).map_err(|e| e.to_string())?;
-        let full_size = (image.width(), image.height());
-        let sample = colour_chart::sample_image(&image, SAMPLE_SIZE, SAMPLE_SEED);
-        let cloud = Arc::new(ColourCloud::from_colours(&sample));
         let font = self.picker.font_size();
         let max_w = u32::from(cells.width) * u32::from(font.width);
         let max_h = u32::from(cells.height) * u32::from(font.height);
+        let options = DecodeOptions::default();
+        // A JPEG decodes at a reduced DCT scale when that still covers the pane; then the
+        // full-resolution stage decodes it in full later, off the path to the first frame.
+        let (image, full_size, keep_full) =
+            match thumb::jpeg_scaled(path, max_w, max_h, options.max_pixels) {
+                Some((image, full_size)) => (image, full_size, false),
+                None => {
+                    let image = decode::decode(path, &options).map_err(|e| e.to_string())?;
+                    let size = (image.width(), image.height());
+                    (image, size, keep_full)
+                }
+            };
+        let sample = colour_chart::sample_image(&image, SAMPLE_SIZE, SAMPLE_SEED);
+        let cloud = Arc::new(ColourCloud::from_colours(&sample));
         let resized = if image.width() <= max_w && image.height() <= max_h {
             None
         } else if image.width() >= 2 * max_w || image.height() >= 2 * max_h {
