@@ -228,6 +228,61 @@ fn working_picker(picker: Picker) -> Picker {
     exact
 }
 
+/// A decode (or save) error with its causes, `error: cause: cause`, as `{:#}` prints for
+/// anyhow: "cannot read file" alone does not say whether the file is missing or unreadable.
+/// Not sanitised (the io errors may quote paths); callers sanitise the whole line.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        // Some wrappers repeat their source's text; say it once.
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
+/// Refuse anything but a regular file (symlinks followed) before it is opened: opening a
+/// named pipe for reading blocks until a writer appears, which would stall the worker (and
+/// every later preview) for good, and a device such as `/dev/zero` never ends. The scan lists
+/// only regular files, but a file can be replaced between the scan and the preview.
+pub(crate) fn check_regular_file(path: &std::path::Path) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read file: {e}"))?;
+    let kind = meta.file_type();
+    if kind.is_file() {
+        return Ok(());
+    }
+    let what = if kind.is_dir() {
+        "a folder"
+    } else {
+        special_file_kind(kind)
+    };
+    Err(format!("not a regular file ({what})"))
+}
+
+#[cfg(unix)]
+fn special_file_kind(kind: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if kind.is_fifo() {
+        "a named pipe"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_file_kind(_: std::fs::FileType) -> &'static str {
+    "a special file"
+}
+
 /// The text of a panic payload.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
@@ -522,6 +577,7 @@ impl Engine {
                         // before this one is decoded, or both (plus the decoder's buffer) are
                         // alive at once.
                         self.full.clear();
+                        check_regular_file(&job.path).ok()?;
                         let image = decode::decode(&job.path, &DecodeOptions::default()).ok()?;
                         Pixels::from_dynamic_owned(image)
                     }
@@ -591,7 +647,8 @@ impl Engine {
         if let Some(hit) = self.decoded.get(&key) {
             return Ok(hit.clone());
         }
-        let image = decode::decode(path, &DecodeOptions::default()).map_err(|e| e.to_string())?;
+        check_regular_file(path)?;
+        let image = decode::decode(path, &DecodeOptions::default()).map_err(|e| error_chain(&e))?;
         let full_size = (image.width(), image.height());
         let sample = colour_chart::sample_image(&image, SAMPLE_SIZE, SAMPLE_SEED);
         let cloud = Arc::new(ColourCloud::from_colours(&sample));

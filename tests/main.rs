@@ -12,6 +12,7 @@ mod util;
 /// The TUI: key table, scan, `update`, screens, worker, and the real binary in a pty.
 mod tui {
     mod e2e;
+    mod harden;
     mod keymap;
     mod scan;
     mod screens;

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::thread::{self, JoinHandle};
 
-use super::panic_message;
+use super::{check_regular_file, error_chain, panic_message};
 use crate::decode::{self, DecodeOptions};
 use crate::msg::{Msg, SaveEvent, SaveRequest};
 use crate::palette_png::{self, Effort};
@@ -59,8 +59,14 @@ fn save(
             .map_or(request.path.as_path(), Path::new),
     );
     progress(format!("saving {name}: decoding at full resolution…"));
+    check_regular_file(&request.path)?;
     let image =
-        decode::decode(&request.path, &DecodeOptions::default()).map_err(|e| e.to_string())?;
+        decode::decode(&request.path, &DecodeOptions::default()).map_err(|e| error_chain(&e))?;
+    let is_cancelled = || cancel.load(Ordering::Relaxed);
+    // The decode cannot be interrupted; quitting during it should not wait for more.
+    if is_cancelled() {
+        return Ok(None);
+    }
     let pixels = Pixels::from_dynamic_owned(image);
     progress(format!("saving {name}: clustering k={}…", request.k));
     let histogram = Histogram::new(&pixels);
@@ -69,7 +75,6 @@ fn save(
         dither: request.dither,
         ..Params::new(request.k)
     };
-    let is_cancelled = || cancel.load(Ordering::Relaxed);
     let report = |p: &Progress<'_>| {
         progress(format!(
             "saving {name}: clustering k={}, iteration {}…",
@@ -87,7 +92,7 @@ fn save(
     progress(format!("saving {name}: writing PNG…"));
     // The kept file gets the slower, smaller encoding (the previews use the fast one).
     let bytes = palette_png::encode_with(&quantized, pixels.alpha.as_deref(), Effort::Small)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| error_chain(&e))?;
     if is_cancelled() {
         return Ok(None);
     }
@@ -95,7 +100,7 @@ fn save(
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", text::sanitize_path(dir)))?;
     }
     palette_png::save_atomic(&bytes, &request.dest, &[request.path.as_path()])
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| error_chain(&e))?;
     Ok(Some(SaveEvent::Done {
         dest: text::sanitize_path(&request.dest),
         bytes: bytes.len() as u64,
