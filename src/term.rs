@@ -1,14 +1,18 @@
 //! The terminal: entering and leaving the alternate screen (raw mode, mouse capture), a
-//! thread-aware panic hook, SIGTERM/SIGHUP delivery, and choosing the graphics protocol.
+//! thread-aware panic hook, SIGTERM/SIGHUP/SIGINT/SIGQUIT delivery, and choosing the graphics
+//! protocol.
 //!
 //! The panic hook restores the terminal only for a panic on the UI thread. Worker and save
 //! panics are caught there and shown as an error for that photo, so they must neither tear
-//! the TUI down nor print over it.
+//! the TUI down nor print over it. A panic on one of the app's other threads (scan, input,
+//! signals, graphics query) is not caught by anyone and would leave the app half alive (no
+//! input thread: no way to quit), so the hook turns it into `Msg::Fatal` for the UI loop,
+//! which leaves through the normal path: terminal restored, message printed, exit status 1.
 
 use std::io::{self, Stdout, Write};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
@@ -51,6 +55,18 @@ const UNSTICK_TIMEOUT: Duration = Duration::from_millis(500);
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 static UI_THREAD: OnceLock<ThreadId> = OnceLock::new();
+/// Where the panic hook reports a panic on a thread that nobody catches (see the module doc).
+static FATAL_TX: Mutex<Option<Sender<Msg>>> = Mutex::new(None);
+
+/// Threads whose panics nobody catches: a panic on one of them ends the app (after restoring
+/// the terminal). The worker and save threads catch their own panics per job, and rayon's
+/// threads hand theirs back to the thread that called into rayon, so they are not listed.
+const UNCAUGHT_THREADS: &[&str] = &[
+    "kquant-scan",
+    "kquant-input",
+    "kquant-signals",
+    "kquant-graphics-query",
+];
 
 /// The TUI's terminal type.
 pub type Tui = Terminal<CrosstermBackend<Stdout>>;
@@ -98,26 +114,57 @@ fn install_panic_hook() {
     }
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let on_ui_thread = UI_THREAD.get() == Some(&thread::current().id());
+        let current = thread::current();
+        let on_ui_thread = UI_THREAD.get() == Some(&current.id());
         if on_ui_thread {
             restore();
             previous(info);
         } else if !ACTIVE.load(Ordering::SeqCst) {
             previous(info);
+        } else if current
+            .name()
+            .is_some_and(|name| UNCAUGHT_THREADS.contains(&name))
+        {
+            // Printing now would garble the screen; the UI loop restores the terminal first
+            // and then prints this.
+            let name = current.name().unwrap_or("?");
+            let payload = info.payload();
+            let what = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("panic");
+            let place = info
+                .location()
+                .map(|l| format!(" (at {}:{})", l.file(), l.line()))
+                .unwrap_or_default();
+            let tx = FATAL_TX.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(tx) = tx.as_ref() {
+                let _ = tx.send(Msg::Fatal(format!(
+                    "internal error on {name}: {what}{place}"
+                )));
+            }
         }
-        // Otherwise: a background thread while the TUI is up. Its job catches the panic and
-        // shows it in place; printing here would garble the screen.
+        // Otherwise: a worker or save job (or rayon inside one) while the TUI is up. The job
+        // catches the panic and shows it in place; printing here would garble the screen.
     }));
 }
 
-/// Deliver SIGTERM and SIGHUP (an SSH connection dropping) to the UI loop as `Msg::Signal`,
-/// so it leaves through the normal path: saves cancelled, terminal restored.
+/// Give the panic hook the UI loop's channel, for panics on [`UNCAUGHT_THREADS`].
+pub fn report_thread_panics_to(tx: Sender<Msg>) {
+    *FATAL_TX.lock().unwrap_or_else(PoisonError::into_inner) = Some(tx);
+}
+
+/// Deliver SIGTERM, SIGHUP (an SSH connection dropping), SIGINT (`kill -INT`; Ctrl-C in raw
+/// mode is a key, not a signal) and SIGQUIT to the UI loop as `Msg::Signal`, so it leaves
+/// through the normal path: saves cancelled, terminal restored. Left to their default action,
+/// each of them would kill kquant with the terminal still in raw mode on the alternate screen.
 ///
 /// # Errors
 /// When the signal handlers cannot be installed or the thread cannot start.
 pub fn spawn_signal_thread(tx: Sender<Msg>) -> io::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP])?;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT])?;
     thread::Builder::new()
         .name("kquant-signals".into())
         .spawn(move || {

@@ -147,6 +147,27 @@ impl Worker {
         self.slot.wake.notify_one();
     }
 
+    /// Cancel the running job and let the thread wind down without waiting for it: at exit,
+    /// a full-resolution decode or encode in progress must not hold the app up. The worker
+    /// writes no files, so nothing is left half done.
+    pub fn stop(mut self) {
+        self.close();
+        drop(self.handle.take());
+    }
+
+    fn close(&self) {
+        // No generation is ever u64::MAX in practice, so this cancels the running job.
+        self.latest.store(u64::MAX, Ordering::Relaxed);
+        let mut state = self
+            .slot
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        state.closed = true;
+        state.job = None;
+        self.slot.wake.notify_one();
+    }
+
     /// How many jobs the worker has started so far (tests check that bursts coalesce).
     #[must_use]
     pub fn jobs_started(&self) -> u64 {
@@ -156,18 +177,7 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        // No generation is ever u64::MAX in practice, so this cancels the running job.
-        self.latest.store(u64::MAX, Ordering::Relaxed);
-        {
-            let mut state = self
-                .slot
-                .state
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            state.closed = true;
-            state.job = None;
-            self.slot.wake.notify_one();
-        }
+        self.close();
         if let Some(handle) = self.handle.take() {
             // A panic escaping `run` is already reported; nothing more to do at shutdown.
             let _ = handle.join();
@@ -226,6 +236,26 @@ fn working_picker(picker: Picker) -> Picker {
     let mut exact = Picker::from_fontsize(FontSize::new(1, 2));
     exact.set_protocol_type(ProtocolType::Halfblocks);
     exact
+}
+
+/// Test hook, debug builds only: with `KQUANT_TEST_PANIC=<place>` in the environment, the
+/// first call for that place panics. Places: `ui` (the UI loop, after a frame with graphics
+/// ready), `input`, `query` (the graphics query thread), `worker` (inside a preview job),
+/// `save` (inside a save). The pty tests use it to check that the terminal is restored, or
+/// the app keeps going, on each path. Compiled to nothing in release builds.
+pub fn test_panic(place: &str) {
+    #[cfg(debug_assertions)]
+    {
+        use std::sync::atomic::AtomicBool;
+        static FIRED: AtomicBool = AtomicBool::new(false);
+        if std::env::var_os("KQUANT_TEST_PANIC").is_some_and(|v| v == place)
+            && !FIRED.swap(true, Ordering::SeqCst)
+        {
+            panic!("KQUANT_TEST_PANIC={place}");
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = place;
 }
 
 /// A decode (or save) error with its causes, `error: cause: cause`, as `{:#}` prints for
@@ -341,7 +371,10 @@ impl Engine {
                 let _ = tx.send(Msg::Job(outcome));
             }
         };
-        let result = catch_unwind(AssertUnwindSafe(|| self.stages(job, &current, &send)));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            test_panic("worker");
+            self.stages(job, &current, &send)
+        }));
         match result {
             Ok(Ok(())) => {}
             Ok(Err(error)) => send(Outcome::Failed {

@@ -14,6 +14,7 @@ mod tui {
     mod e2e;
     mod harden;
     mod keymap;
+    pub mod pty;
     mod scan;
     mod screens;
     pub mod support;

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::thread::{self, JoinHandle};
 
-use super::{check_regular_file, error_chain, panic_message};
+use super::{check_regular_file, error_chain, panic_message, test_panic};
 use crate::decode::{self, DecodeOptions};
 use crate::msg::{Msg, SaveEvent, SaveRequest};
 use crate::palette_png::{self, Effort};
@@ -29,10 +29,11 @@ pub fn spawn(
     thread::Builder::new()
         .name("kquant-save".into())
         .spawn(move || {
-            let event = catch_unwind(AssertUnwindSafe(|| save(&request, &tx, &cancel)))
-                .unwrap_or_else(|payload| {
-                    Err(format!("internal error: {}", panic_message(&*payload)))
-                });
+            let event = catch_unwind(AssertUnwindSafe(|| {
+                test_panic("save");
+                save(&request, &tx, &cancel)
+            }))
+            .unwrap_or_else(|payload| Err(format!("internal error: {}", panic_message(&*payload))));
             let event = match event {
                 Ok(Some(done)) => done,
                 // Cancelled: the app is leaving, nobody is listening.

@@ -1,22 +1,99 @@
 //! Issue 6, the TUI half: bad files in the folder, hostile file names, odd terminals, and
-//! every way out of the app. The worker and the save thread through their channels.
+//! every way out of the app. Model and view tests first, then the worker and the save thread
+//! through their channels, then the real binary in a pty (see `pty.rs`).
 
-use std::path::Path;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crossterm::event::KeyCode;
+use kquant::app::Exit;
 use kquant::msg::{Generation, Msg, Outcome, PreviewRequest, SaveEvent, SaveRequest};
 use kquant::quant::ColorSpace;
 use kquant::worker::Worker;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
 use ratatui::layout::Size;
 use ratatui_image::picker::Picker;
 
-use crate::tui::support::picture;
+use crate::tui::pty::{self, ICANON_ECHO, Session, assert_restored, contains};
+use crate::tui::support::{app_with, picture, press};
 
-/// CI runs on two busy cores, and these are debug builds.
-const DEADLINE: Duration = Duration::from_secs(60);
+// ---------------------------------------------------------------------------------------
+// The model and the view
+// ---------------------------------------------------------------------------------------
+
+/// Every text cell of a `width`×`height` rendering of `app`, concatenated.
+fn rendered(app: &kquant::app::App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|frame| kquant::ui::draw(frame, app)).unwrap();
+    terminal
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .map(ratatui::buffer::Cell::symbol)
+        .collect()
+}
+
+#[test]
+fn signals_input_loss_and_thread_panics_end_the_app_with_their_reason() {
+    let (mut app, _) = app_with(&["a.png"]);
+    app.update(Msg::Signal(1));
+    assert_eq!(app.exit(), Some(&Exit::Signal(1)));
+    // The first reason wins: quitting while leaving changes nothing.
+    app.update(press(KeyCode::Char('q')));
+    assert_eq!(app.exit(), Some(&Exit::Signal(1)));
+
+    let (mut app, _) = app_with(&["a.png"]);
+    app.update(Msg::Fatal("internal error on kquant-scan: boom".into()));
+    assert!(matches!(app.exit(), Some(Exit::Failed(e)) if e.contains("kquant-scan")));
+
+    let (mut app, _) = app_with(&["a.png"]);
+    app.update(Msg::InputClosed("Input/output error".into()));
+    assert!(matches!(app.exit(), Some(Exit::Failed(e)) if e.contains("cannot read the terminal")));
+
+    let (mut app, _) = app_with(&["a.png"]);
+    app.update(press(KeyCode::Char('q')));
+    assert_eq!(app.exit(), Some(&Exit::Quit));
+}
+
+#[test]
+fn tiny_terminals_draw_a_message_and_request_nothing() {
+    let (mut app, _) = app_with(&["a.png", "b.png"]);
+    for (width, height) in [
+        (0, 0),
+        (1, 1),
+        (10, 3),
+        (59, 40),
+        (200, 11),
+        (0, 50),
+        (60, 12),
+    ] {
+        let effects = app.update(Msg::Input(crossterm::event::Event::Resize(width, height)));
+        if width < 60 || height < 12 {
+            assert!(effects.is_empty(), "{width}×{height} needs no preview");
+        }
+        // Drawing must not panic at any size; the message shows where it fits.
+        let text = rendered(&app, width, height);
+        if width >= 40 && height < 12 {
+            assert!(text.contains("kquant needs at least"), "{width}×{height}");
+        }
+        // Keys at that size must not panic either.
+        for key in [
+            KeyCode::Down,
+            KeyCode::PageDown,
+            KeyCode::Char('g'),
+            KeyCode::Char('?'),
+        ] {
+            app.update(press(key));
+        }
+        rendered(&app, width, height);
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // The worker and the save thread, without a terminal
@@ -146,7 +223,7 @@ fn a_cancelled_save_leaves_no_file_and_no_temp_file() {
     )
     .unwrap();
     // Cancel once clustering has started, as quitting does.
-    let deadline = Instant::now() + DEADLINE;
+    let deadline = Instant::now() + pty::DEADLINE;
     loop {
         let left = deadline
             .checked_duration_since(Instant::now())
@@ -173,5 +250,393 @@ fn a_cancelled_save_leaves_no_file_and_no_temp_file() {
         rx.try_iter()
             .all(|m| !matches!(m, Msg::Save(SaveEvent::Done { .. }))),
         "a cancelled save reports nothing done"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The real binary in a pty
+// ---------------------------------------------------------------------------------------
+
+const SIZE: (u16, u16) = (40, 140);
+
+/// A folder with three good photos, for the exit-path tests.
+fn good_folder(scratch: &Path) -> PathBuf {
+    let dir = scratch.join("photos");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, name) in ["alpha.png", "beta.png", "gamma.png"].iter().enumerate() {
+        picture(320 + 40 * i as u32, 240)
+            .save(dir.join(name))
+            .unwrap();
+    }
+    dir
+}
+
+fn halfblocks(folder: &Path) -> Vec<&OsStr> {
+    vec![
+        OsStr::new("--protocol"),
+        OsStr::new("halfblocks"),
+        folder.as_os_str(),
+    ]
+}
+
+fn selected_row(screen: &vt100::Screen) -> Option<String> {
+    screen
+        .contents()
+        .lines()
+        .find(|l| l.contains('▸'))
+        .map(str::to_owned)
+}
+
+/// The list is shown and the first photo's compressed preview is ready.
+fn wait_ready(session: &Session) {
+    session.wait_for("the list and a preview", |s| {
+        s.alternate_screen() && selected_row(s).is_some() && s.contents().contains("preview ·")
+    });
+}
+
+/// After the app is gone: raw mode off again (where the pty lets us read termios).
+fn assert_cooked(session: &Session) {
+    if let Some(flags) = session.local_flags() {
+        assert_eq!(
+            flags & ICANON_ECHO,
+            ICANON_ECHO,
+            "the terminal was left in raw mode"
+        );
+    }
+}
+
+/// Each signal that ends kquant restores the terminal first, then kills it with that signal.
+#[cfg(unix)]
+#[test]
+fn signals_restore_the_terminal_and_report_the_signal() {
+    let scratch = tempfile::tempdir().unwrap();
+    let folder = good_folder(scratch.path());
+    for (signal, number) in [("TERM", 15), ("HUP", 1), ("INT", 2), ("QUIT", 3)] {
+        let mut session = pty::kquant(&halfblocks(&folder), &[], scratch.path(), SIZE);
+        wait_ready(&session);
+        session.kill(signal);
+        let status = session.wait_exit();
+        assert!(
+            status.signal().is_some() || status.exit_code() == 128 + number,
+            "SIG{signal}: {status:?}"
+        );
+        session.wait_output_end();
+        assert_restored(&session.raw());
+        assert_cooked(&session);
+    }
+}
+
+/// The SSH connection drops: the pty's master side closes, kquant gets SIGHUP and its writes
+/// fail. It must exit promptly rather than hang on the dead terminal.
+#[cfg(unix)]
+#[test]
+fn a_dropped_connection_ends_kquant_promptly() {
+    let scratch = tempfile::tempdir().unwrap();
+    let folder = good_folder(scratch.path());
+    let mut session = pty::kquant(&halfblocks(&folder), &[], scratch.path(), SIZE);
+    wait_ready(&session);
+    session.hang_up(b"?");
+    session.wait_exit_within(Duration::from_secs(20));
+}
+
+/// Panics: on the UI thread (exit 101), on the input or graphics-query thread (exit 1 with
+/// the message), and in a worker or save job (the app goes on). The terminal is restored on
+/// every path that ends the app.
+#[cfg(unix)]
+#[test]
+fn panics_on_any_thread_restore_the_terminal_or_are_shown_in_place() {
+    let scratch = tempfile::tempdir().unwrap();
+    let folder = good_folder(scratch.path());
+    for (place, code, message) in [
+        ("ui", 101, "KQUANT_TEST_PANIC=ui"),
+        ("input", 1, "internal error on kquant-input"),
+        ("query", 1, "internal error on kquant-graphics-query"),
+    ] {
+        let mut session = pty::kquant(
+            &halfblocks(&folder),
+            &[("KQUANT_TEST_PANIC", place)],
+            scratch.path(),
+            SIZE,
+        );
+        let status = session.wait_exit();
+        assert_eq!(status.exit_code(), code, "{place}: {status:?}");
+        session.wait_output_end();
+        assert_restored(&session.raw());
+        assert_cooked(&session);
+        session.wait_for("the panic message after the restore", |s| {
+            !s.alternate_screen() && s.contents().contains(message)
+        });
+    }
+
+    // A worker panic is this photo's error; the next photo previews; nothing is printed.
+    let mut session = pty::kquant(
+        &halfblocks(&folder),
+        &[("KQUANT_TEST_PANIC", "worker")],
+        scratch.path(),
+        SIZE,
+    );
+    session.wait_for("the panic shown in place", |s| {
+        s.contents()
+            .contains("internal error: KQUANT_TEST_PANIC=worker")
+    });
+    session.send(b"\x1b[B");
+    session.wait_for("the next photo's preview", |s| {
+        s.contents().contains("preview ·")
+    });
+    session.send(b"q");
+    assert!(session.wait_exit().success());
+    session.wait_output_end();
+    assert!(!contains(&session.raw(), b"panicked at"));
+
+    // A save panic is the save's error.
+    let mut session = pty::kquant(
+        &halfblocks(&folder),
+        &[("KQUANT_TEST_PANIC", "save")],
+        scratch.path(),
+        SIZE,
+    );
+    wait_ready(&session);
+    session.send(b"s");
+    session.wait_for("the save's error", |s| {
+        s.contents()
+            .contains("save failed: internal error: KQUANT_TEST_PANIC=save")
+    });
+    session.send(b"q");
+    assert!(session.wait_exit().success());
+    session.wait_output_end();
+    assert_restored(&session.raw());
+}
+
+/// Quitting in the middle of a save: nothing half-written, no temp file, input untouched.
+#[cfg(unix)]
+#[test]
+fn quitting_during_a_save_leaves_no_temp_or_partial_file() {
+    let scratch = tempfile::tempdir().unwrap();
+    let folder = scratch.path().join("photos");
+    std::fs::create_dir(&folder).unwrap();
+    let mut state = 0x2545_F491_u32;
+    image::RgbImage::from_fn(1200, 900, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let [r, g, b, _] = state.to_le_bytes();
+        image::Rgb([r, g, b])
+    })
+    .save(folder.join("noise.png"))
+    .unwrap();
+    let before = std::fs::read(folder.join("noise.png")).unwrap();
+    let out = scratch.path().join("out");
+    let mut args = halfblocks(&folder);
+    args.extend([
+        OsStr::new("-o"),
+        out.as_os_str(),
+        OsStr::new("-k"),
+        OsStr::new("256"),
+    ]);
+    let mut session = pty::kquant(&args, &[], scratch.path(), SIZE);
+    session.wait_for("the list", |s| selected_row(s).is_some());
+    session.send(b"s");
+    session.wait_for("the save to be clustering", |s| {
+        s.contents().contains("clustering k=256")
+    });
+    session.send(b"q");
+    let quit_at = Instant::now();
+    assert!(session.wait_exit().success());
+    eprintln!("quit during a save took {:?}", quit_at.elapsed());
+    session.wait_output_end();
+    assert_restored(&session.raw());
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "left behind in the output folder: {left:?}"
+    );
+    let in_folder: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(in_folder, [OsStr::new("noise.png")]);
+    assert_eq!(std::fs::read(folder.join("noise.png")).unwrap(), before);
+}
+
+/// A save whose destination resolves to its input (a symlink named like the output, in the
+/// output folder) is refused, and the input is untouched.
+#[cfg(unix)]
+#[test]
+fn a_save_never_overwrites_its_input() {
+    let scratch = tempfile::tempdir().unwrap();
+    let folder = scratch.path().join("photos");
+    std::fs::create_dir(&folder).unwrap();
+    // Saving "a.png" at k=16 into the photo folder itself writes "a-k16.png", which here
+    // leads back to a.png (the scan skips symlinks, so the list has a.png only).
+    picture(200, 150).save(folder.join("a.png")).unwrap();
+    std::os::unix::fs::symlink("a.png", folder.join("a-k16.png")).unwrap();
+    let before = std::fs::read(folder.join("a.png")).unwrap();
+    let mut args = halfblocks(&folder);
+    args.extend([OsStr::new("-o"), folder.as_os_str()]);
+    let mut session = pty::kquant(&args, &[], scratch.path(), SIZE);
+    session.wait_for("a.png selected", |s| {
+        selected_row(s).is_some_and(|r| r.contains(" a.png"))
+    });
+    session.send(b"s");
+    session.wait_for("the refusal", |s| {
+        s.contents()
+            .contains("save failed: refusing to overwrite input file")
+    });
+    session.send(b"q");
+    assert!(session.wait_exit().success());
+    assert_eq!(std::fs::read(folder.join("a.png")).unwrap(), before);
+    assert!(
+        std::fs::symlink_metadata(folder.join("a-k16.png"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+/// Tiny sizes, a zero-size start and a storm of resizes: no panic, and the app ends up drawn
+/// at the last size and still answers keys.
+#[cfg(unix)]
+#[test]
+fn tiny_terminals_and_resize_storms() {
+    let scratch = tempfile::tempdir().unwrap();
+    let folder = good_folder(scratch.path());
+    for start in [(0, 0), (1, 1), (3, 10)] {
+        let mut session = pty::kquant(&halfblocks(&folder), &[], scratch.path(), start);
+        session.wait_for("the alternate screen", vt100::Screen::alternate_screen);
+        for _ in 0..15 {
+            for (rows, cols) in [
+                (1, 1),
+                (0, 0),
+                (3, 10),
+                (12, 60),
+                (11, 59),
+                (60, 220),
+                (5, 300),
+                (48, 160),
+            ] {
+                session.resize(rows, cols);
+            }
+        }
+        session.resize(SIZE.0, SIZE.1);
+        session.wait_for("the full layout at the last size", |s| {
+            let text = s.contents();
+            let last = text
+                .lines()
+                .nth(usize::from(SIZE.0) - 1)
+                .unwrap_or_default();
+            text.contains(" photos (3)") && last.contains("q quit")
+        });
+        let first = selected_row(session.screen.lock().unwrap().screen()).unwrap();
+        session.send(b"\x1b[B");
+        session.wait_for("the selection to move", |s| {
+            selected_row(s).is_some_and(|row| row != first)
+        });
+        session.send(b"q");
+        let status = session.wait_exit();
+        assert!(status.success(), "started at {start:?}: {status:?}");
+        session.wait_output_end();
+        assert_restored(&session.raw());
+    }
+}
+
+/// No pty answer to the graphics query at all (a dumb pipe): the query times out, the app
+/// falls back to half blocks and works.
+#[cfg(unix)]
+#[test]
+fn a_terminal_that_never_answers_the_graphics_query_gets_half_blocks() {
+    let scratch = tempfile::tempdir().unwrap();
+    let folder = good_folder(scratch.path());
+    let mut session = pty::kquant(&[folder.as_os_str()], &[], scratch.path(), SIZE);
+    session.wait_for("half blocks after the query's timeout", |s| {
+        let text = s.contents();
+        text.contains("half-blocks") && text.contains("preview ·")
+    });
+    // Known limit (ratatui-image 11.1): the timed-out query's reader thread may swallow the
+    // first key when nothing answers kquant's follow-up status request; a second key works.
+    session.send(b"q");
+    if session.child.try_wait().unwrap().is_none() {
+        let quit_at = Instant::now();
+        while quit_at.elapsed() < Duration::from_secs(2) {
+            if session.child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if session.child.try_wait().unwrap().is_none() {
+            session.send(b"q");
+        }
+    }
+    assert!(session.wait_exit().success());
+    session.wait_output_end();
+    assert_restored(&session.raw());
+}
+
+/// Not a terminal, or a dumb one: a clear message, status 2, and no escape codes.
+#[cfg(unix)]
+#[test]
+fn no_terminal_or_a_dumb_one_is_refused_clearly() {
+    let scratch = tempfile::tempdir().unwrap();
+    let folder = good_folder(scratch.path());
+    let out = scratch.path().join("stdout.txt");
+    let kquant = OsStr::new(env!("CARGO_BIN_EXE_kquant"));
+    // stdout redirected to a file, stdin still the terminal: `kquant photos > file`.
+    let mut session = pty::spawn(
+        OsStr::new("sh"),
+        &[
+            OsStr::new("-c"),
+            OsStr::new("exec \"$0\" \"$1\" > \"$2\""),
+            kquant,
+            folder.as_os_str(),
+            out.as_os_str(),
+        ],
+        &[],
+        scratch.path(),
+        SIZE,
+    );
+    assert_eq!(session.wait_exit().exit_code(), 2);
+    session.wait_for("the message", |s| s.contents().contains("needs a terminal"));
+    session.wait_output_end();
+    assert!(!contains(&session.raw(), pty::ENTER_ALT_SCREEN));
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        b"",
+        "nothing on the redirected stdout"
+    );
+
+    // stdin from a pipe, stdout the terminal.
+    let mut session = pty::spawn(
+        OsStr::new("sh"),
+        &[
+            OsStr::new("-c"),
+            OsStr::new("echo q | exec \"$0\" \"$1\""),
+            kquant,
+            folder.as_os_str(),
+        ],
+        &[],
+        scratch.path(),
+        SIZE,
+    );
+    assert_eq!(session.wait_exit().exit_code(), 2);
+    session.wait_for("the message", |s| s.contents().contains("needs a terminal"));
+    session.wait_output_end();
+    assert!(!contains(&session.raw(), pty::ENTER_ALT_SCREEN));
+
+    // TERM=dumb.
+    let mut session = pty::kquant(
+        &[folder.as_os_str()],
+        &[("TERM", "dumb")],
+        scratch.path(),
+        SIZE,
+    );
+    assert_eq!(session.wait_exit().exit_code(), 2);
+    session.wait_for("the message", |s| s.contents().contains("TERM=dumb"));
+    session.wait_output_end();
+    assert!(!contains(&session.raw(), pty::ENTER_ALT_SCREEN));
+    assert!(
+        !contains(&session.raw(), b"\x1b["),
+        "no escape codes for a dumb terminal"
     );
 }
