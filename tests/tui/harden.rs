@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::KeyCode;
 use kquant::app::Exit;
-use kquant::msg::{Generation, Msg, Outcome, PreviewRequest, SaveEvent, SaveRequest};
+use kquant::msg::{
+    Entry, Generation, Msg, Outcome, PreviewRequest, SaveEvent, SaveRequest, ScanBatch,
+};
 use kquant::quant::ColorSpace;
 use kquant::worker::Worker;
 use ratatui::Terminal;
@@ -20,7 +22,7 @@ use ratatui::layout::Size;
 use ratatui_image::picker::Picker;
 
 use crate::tui::pty::{self, ICANON_ECHO, Session, assert_restored, contains};
-use crate::tui::support::{app_with, picture, press};
+use crate::tui::support::{app_with, only_preview, picture, press};
 
 // ---------------------------------------------------------------------------------------
 // The model and the view
@@ -37,6 +39,57 @@ fn rendered(app: &kquant::app::App, width: u16, height: u16) -> String {
         .iter()
         .map(ratatui::buffer::Cell::symbol)
         .collect()
+}
+
+#[test]
+fn the_view_sanitises_names_errors_and_save_messages_even_if_a_source_forgot() {
+    // Raw text, as a careless message source would send it: the view must not pass it on,
+    // and must show the escapes visibly (ratatui alone would drop some characters silently
+    // and keep others, such as U+202E in some paths).
+    let hostile = "x\u{1b}]0;p\u{7}\u{202e}g\u{9b}";
+    let visible = "x\\x1b]0;p\\x07\\u{202e}g\\x9b";
+    let (mut app, effects) = app_with(&["a.png"]);
+    app.library.extend(ScanBatch {
+        entries: vec![Entry {
+            path: PathBuf::from("/photos/evil.png"),
+            display: format!("L{hostile}"),
+            bytes: 10,
+        }],
+        errors: Vec::new(),
+    });
+    app.update(Msg::Job(Outcome::Failed {
+        generation: only_preview(&effects).generation,
+        error: format!("E{hostile}"),
+    }));
+    for (event, prefix) in [
+        (SaveEvent::Failed(format!("S{hostile}")), "save failed: S"),
+        (SaveEvent::Progress(format!("P{hostile}")), "P"),
+        (
+            SaveEvent::Done {
+                dest: format!("D{hostile}"),
+                bytes: 1,
+                psnr: 30.0,
+            },
+            "saved D",
+        ),
+    ] {
+        app.update(Msg::Save(event));
+        let text = rendered(&app, 160, 40);
+        for bad in ['\u{1b}', '\u{7}', '\u{202e}', '\u{9b}'] {
+            assert!(
+                !text.contains(bad),
+                "U+{:04X} reached the screen",
+                u32::from(bad)
+            );
+        }
+        for shown in [
+            format!("L{visible}"),
+            format!("E{visible}"),
+            format!("{prefix}{visible}"),
+        ] {
+            assert!(text.contains(&shown), "{shown:?} not shown");
+        }
+    }
 }
 
 #[test]
@@ -301,6 +354,210 @@ fn assert_cooked(session: &Session) {
             flags & ICANON_ECHO,
             ICANON_ECHO,
             "the terminal was left in raw mode"
+        );
+    }
+}
+
+#[cfg(unix)]
+fn write_bad_folder(dir: &Path) -> Vec<(String, Option<&'static str>)> {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    let good_png = |name: &OsStr| picture(200, 150).save(dir.join(name)).unwrap();
+    let mut jpeg = Vec::new();
+    picture(200, 150)
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    let mut png = Vec::new();
+    picture(200, 150)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let write = |name: &str, bytes: &[u8]| std::fs::write(dir.join(name), bytes).unwrap();
+
+    // (name as listed, expected error if it must fail)
+    let mut expect = Vec::new();
+    good_png(OsStr::new("good-a.png"));
+    write("good-b.jpg", &jpeg);
+    write("empty.jpg", b"");
+    expect.push(("empty.jpg".to_owned(), Some("empty file")));
+    write("trunc.jpg", &jpeg[..jpeg.len() / 3]);
+    expect.push(("trunc.jpg".to_owned(), None)); // may decode partially: either is fine
+    write("trunc.png", &png[..png.len() / 2]);
+    expect.push(("trunc.png".to_owned(), None));
+    write("text.png", b"hello, I am not a PNG\n");
+    expect.push(("text.png".to_owned(), Some("not a supported image")));
+    write("png-named.jpg", &png);
+    // A PNG header claiming 100000×100000 pixels.
+    let mut huge = png[..16].to_vec();
+    huge.extend_from_slice(&100_000u32.to_be_bytes());
+    huge.extend_from_slice(&100_000u32.to_be_bytes());
+    huge.extend_from_slice(&png[24..29]);
+    huge.extend_from_slice(&crc32fast::hash(&huge[12..29]).to_be_bytes());
+    huge.extend_from_slice(&png[33..]);
+    write("huge.png", &huge);
+    expect.push(("huge.png".to_owned(), Some("limit")));
+    mkfifo(&dir.join("fifo.jpg"));
+    symlink("nowhere.jpg", dir.join("dangling.jpg")).unwrap();
+    symlink("loop2.jpg", dir.join("loop1.jpg")).unwrap();
+    symlink("loop1.jpg", dir.join("loop2.jpg")).unwrap();
+    symlink("/dev/zero", dir.join("zero.jpg")).unwrap();
+    std::fs::create_dir(dir.join("x.jpg")).unwrap();
+    write("unreadable.jpg", &jpeg);
+    std::fs::set_permissions(
+        dir.join("unreadable.jpg"),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
+    write("zz-deleted.png", &png);
+    expect.push(("zz-deleted.png".to_owned(), Some("No such file")));
+    for name in [
+        &b"new\nline.jpg"[..],
+        b"tab\there.jpg",
+        b"osc\x1b]0;pwned\x07.jpg",
+        b"clear\x1b[2J.jpg",
+        "bidi\u{202e}gpj.png".as_bytes(),
+        b"nonutf\xff\xfe.jpg",
+        b"-dash.jpg",
+    ] {
+        good_png(&OsString::from_vec(name.to_vec()));
+    }
+    good_png(OsStr::new(&format!("{}.png", "L".repeat(251))));
+    expect
+}
+
+/// Bad files and hostile names in the folder: every entry can be visited, each bad one shows
+/// its error in place, good photos still preview afterwards, and no escape sequence from a
+/// file name reaches the terminal.
+#[cfg(unix)]
+#[test]
+fn bad_files_and_hostile_names_in_a_real_pty() {
+    let scratch = tempfile::tempdir().unwrap();
+    let folder = scratch.path().join("bad");
+    std::fs::create_dir(&folder).unwrap();
+    let expectations = write_bad_folder(&folder);
+    let mut session = pty::kquant(&halfblocks(&folder), &[], scratch.path(), SIZE);
+    session.wait_for("the whole list", |s| s.contents().contains(" photos ("));
+    // Deleted between the listing and the preview (far from the first entry, so not
+    // prefetched).
+    std::fs::remove_file(folder.join("zz-deleted.png")).unwrap();
+    let contents = session.contents();
+    let count: usize = contents
+        .split(" photos (")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the list title gives the count");
+    assert!(count >= 18, "the list has the bad files too:\n{contents}");
+
+    // Names are shown with their control characters escaped.
+    for shown in [
+        "osc\\x1b]0;pwned\\x07.jpg",
+        "clear\\x1b[2J.jpg",
+        "new\\x0aline.jpg",
+        "tab\\x09here.jpg",
+        "bidi\\u{202e}gpj.png",
+        "nonutf", // U+FFFD for the bad bytes (vt100 does not keep it)
+        "-dash.jpg",
+        "LLLLLLLL.png",
+    ] {
+        assert!(
+            contents.contains(shown),
+            "{shown:?} not on screen:\n{contents}"
+        );
+    }
+
+    let settled = |s: &vt100::Screen| {
+        let text = s.contents();
+        text.contains("cannot show this photo") || text.contains("preview ·")
+    };
+    let mut outcomes = Vec::new();
+    let mut previous = String::new();
+    for i in 0..count {
+        if i > 0 {
+            session.send(b"\x1b[B"); // Down
+            session.wait_for("the selection to move", |s| {
+                selected_row(s).is_some_and(|row| row != previous)
+            });
+        }
+        session.wait_for("the photo or its error", settled);
+        let text = session.contents();
+        previous = selected_row(session.screen.lock().unwrap().screen()).unwrap();
+        // The error is on the pane's next lines (wrapped).
+        let error = text.contains("cannot show this photo").then(|| {
+            text.lines()
+                .skip_while(|l| !l.contains("cannot show this photo"))
+                .skip(1)
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+        outcomes.push((previous.clone(), error));
+    }
+    let outcome_of = |name: &str| {
+        outcomes
+            .iter()
+            .find(|(row, _)| row.contains(name))
+            .unwrap_or_else(|| panic!("{name} was never selected: {outcomes:#?}"))
+    };
+    for (name, expected) in &expectations {
+        let (_, error) = outcome_of(name);
+        if let Some(expected) = expected {
+            let error = error.as_deref().unwrap_or_default();
+            assert!(
+                error.contains(expected),
+                "{name}: {error:?}, expected {expected:?}"
+            );
+        }
+    }
+    let (_, unreadable) = outcome_of("unreadable.jpg");
+    if std::fs::read(folder.join("unreadable.jpg")).is_ok() {
+        eprintln!("skipping the unreadable-file check: running as root, chmod 000 stays readable");
+    } else {
+        let error = unreadable.as_deref().unwrap_or_default();
+        assert!(
+            error.contains("Permission denied"),
+            "unreadable.jpg: {error:?}"
+        );
+    }
+    for good in ["good-a.png", "good-b.jpg", "png-named.jpg", "osc\\x1b"] {
+        assert!(
+            outcome_of(good).1.is_none(),
+            "{good} should show: {outcomes:#?}"
+        );
+    }
+
+    // Back to the top: a good photo still previews after all that.
+    session.send(b"\x1b[H"); // Home
+    session.wait_for("the first photo's preview again", |s| {
+        selected_row(s).is_some_and(|row| row.contains("-dash.jpg"))
+            && s.contents().contains("preview ·")
+    });
+
+    session.send(b"q");
+    let status = session.wait_exit();
+    assert!(status.success(), "exit status {status:?}");
+    session.wait_output_end();
+    let raw = session.raw();
+    assert_restored(&raw);
+    assert_cooked(&session);
+    for leak in [
+        &b"\x1b]0;pwned"[..],
+        b"pwned\x07",
+        b"clear\x1b[2J",
+        "\u{202e}".as_bytes(),
+        b"new\nline",
+        b"new\r\nline",
+        b"tab\there",
+        b"nonutf\xff",
+    ] {
+        assert!(
+            !contains(&raw, leak),
+            "{:?} reached the terminal raw",
+            String::from_utf8_lossy(leak)
         );
     }
 }
