@@ -5,9 +5,8 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -22,6 +21,7 @@ use crate::quant::ColorSpace;
 use crate::scan::{self, ScanOptions};
 use crate::term::{self, ProtocolChoice, Tui};
 use crate::ui;
+use crate::worker::save::SaveCancel;
 use crate::worker::{self, Worker};
 
 /// Everything the TUI needs from the command line.
@@ -60,7 +60,7 @@ pub fn run(options: Options) -> anyhow::Result<Exit> {
     drop(guard);
     // A cancelled save stops before it writes; one already writing finishes its rename, so
     // no temp file is left behind. The worker writes nothing, so it is not waited for.
-    saves.cancel_and_join();
+    saves.cancel();
     if let Some(worker) = worker {
         worker.stop();
     }
@@ -151,19 +151,18 @@ fn spawn_graphics_query(choice: ProtocolChoice, tx: Sender<Msg>) -> std::io::Res
     Ok(())
 }
 
-/// Running saves, cancelled together on quit so no half-written file is left behind.
+/// Running saves, cancelled together on quit so no half-written file is left behind. Their
+/// threads are not joined: see [`SaveCancel`].
 #[derive(Default)]
 struct Saves {
-    cancel: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    cancel: Arc<SaveCancel>,
 }
 
 impl Saves {
-    fn cancel_and_join(self) {
-        self.cancel.store(true, Ordering::Relaxed);
-        for handle in self.threads {
-            let _ = handle.join();
-        }
+    /// Stop them all and wait only for one that is writing its file: the others have
+    /// written nothing and die with the process.
+    fn cancel(&self) {
+        self.cancel.cancel();
     }
 }
 
@@ -182,9 +181,9 @@ fn run_effects(effects: Vec<Effect>, worker: Option<&Worker>, saves: &mut Saves,
                 }
             }
             Effect::Save(request) => {
-                saves.threads.retain(|h| !h.is_finished());
                 match worker::save::spawn(request, tx.clone(), saves.cancel.clone()) {
-                    Ok(handle) => saves.threads.push(handle),
+                    // Detached: the save reports through the channel.
+                    Ok(_) => {}
                     Err(error) => {
                         let _ =
                             tx.send(Msg::Save(crate::msg::SaveEvent::Failed(error.to_string())));

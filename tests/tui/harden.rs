@@ -5,7 +5,6 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +15,7 @@ use kquant::msg::{
 };
 use kquant::quant::ColorSpace;
 use kquant::worker::Worker;
+use kquant::worker::save::SaveCancel;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::layout::Size;
@@ -262,7 +262,7 @@ fn a_cancelled_save_leaves_no_file_and_no_temp_file() {
     let before = std::fs::read(&input).unwrap();
     let out = dir.path().join("out");
     let (tx, rx) = mpsc::channel();
-    let cancel = Arc::new(AtomicBool::new(false));
+    let cancel = Arc::new(SaveCancel::default());
     let handle = kquant::worker::save::spawn(
         SaveRequest {
             path: input.clone(),
@@ -288,7 +288,7 @@ fn a_cancelled_save_leaves_no_file_and_no_temp_file() {
             _ => {}
         }
     }
-    cancel.store(true, Ordering::SeqCst);
+    cancel.cancel();
     handle.join().unwrap();
     let left: Vec<_> = std::fs::read_dir(&out)
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
@@ -716,6 +716,38 @@ fn quitting_during_a_save_leaves_no_temp_or_partial_file() {
         .collect();
     assert_eq!(in_folder, [OsStr::new("noise.png")]);
     assert_eq!(std::fs::read(folder.join("noise.png")).unwrap(), before);
+}
+
+/// Quitting while a save decodes a big photo does not wait for the decode (a 13 MP JPEG
+/// takes 10–20 s to decode in a debug build, and a decode cannot be interrupted): the save
+/// has written nothing yet and dies with the app.
+#[cfg(unix)]
+#[test]
+fn quitting_during_a_saves_decode_is_prompt() {
+    let corpus = crate::util::corpus_or_skip!();
+    let photo = corpus.join("photos/Dragonfly_by_Bolly.jpg");
+    if !photo.is_file() {
+        eprintln!("skipping: {} not found", photo.display());
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let folder = scratch.path().join("photos");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::copy(&photo, folder.join("big.jpg")).unwrap();
+    let out = scratch.path().join("out");
+    let mut args = halfblocks(&folder);
+    args.extend([OsStr::new("-o"), out.as_os_str()]);
+    let mut session = pty::kquant(&args, &[], scratch.path(), SIZE);
+    session.wait_for("the list", |s| selected_row(s).is_some());
+    session.send(b"s");
+    session.wait_for("the save to be decoding", |s| {
+        s.contents().contains("decoding at full resolution")
+    });
+    session.send(b"q");
+    assert!(session.wait_exit_within(Duration::from_secs(5)).success());
+    session.wait_output_end();
+    assert_restored(&session.raw());
+    assert!(!out.exists(), "nothing written");
 }
 
 /// A save whose destination resolves to its input (a symlink named like the output, in the
