@@ -86,7 +86,12 @@ fn event_loop(
     // Read once here, so the model and the view stay free of the environment.
     app.chart.truecolour =
         crate::chart::truecolour_from_env(std::env::var("COLORTERM").ok().as_deref());
-    term::spawn_signal_thread(tx.clone())?;
+    let cancel_saves = saves.cancel.clone();
+    term::spawn_signal_thread(tx.clone(), move |signal| {
+        // Once this returns, no save is writing a file or will start to.
+        cancel_saves.cancel();
+        term::exit_without_terminal(signal);
+    })?;
     scan::spawn(
         ScanOptions {
             root: options.root.clone(),

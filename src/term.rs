@@ -155,26 +155,51 @@ pub fn report_thread_panics_to(tx: Sender<Msg>) {
     *FATAL_TX.lock().unwrap_or_else(PoisonError::into_inner) = Some(tx);
 }
 
+/// How long the UI loop gets to leave after a signal before kquant leaves anyway.
+pub const SIGNAL_GRACE: Duration = Duration::from_secs(3);
+
 /// Deliver SIGTERM, SIGHUP (an SSH connection dropping), SIGINT (`kill -INT`; Ctrl-C in raw
 /// mode is a key, not a signal) and SIGQUIT to the UI loop as `Msg::Signal`, so it leaves
 /// through the normal path: saves cancelled, terminal restored. Left to their default action,
 /// each of them would kill kquant with the terminal still in raw mode on the alternate screen.
 ///
+/// If the app is still running [`SIGNAL_GRACE`] after a signal, the UI thread is stuck: a
+/// write to a terminal that stopped reading (a stalled SSH link) blocks, and it never gets to
+/// the message. Then `stuck(signal)` runs on this thread; it must end the process without
+/// writing to the terminal.
+///
 /// # Errors
 /// When the signal handlers cannot be installed or the thread cannot start.
-pub fn spawn_signal_thread(tx: Sender<Msg>) -> io::Result<()> {
+pub fn spawn_signal_thread(
+    tx: Sender<Msg>,
+    stuck: impl Fn(i32) + Send + 'static,
+) -> io::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT])?;
     thread::Builder::new()
         .name("kquant-signals".into())
         .spawn(move || {
-            for signal in signals.forever() {
+            if let Some(signal) = signals.forever().next() {
                 if tx.send(Msg::Signal(signal)).is_err() {
                     return;
                 }
+                // A normal exit ends the process (and this sleep) well before.
+                thread::sleep(SIGNAL_GRACE);
+                stuck(signal);
             }
         })?;
     Ok(())
+}
+
+/// Leave at once from any thread, without writing to the terminal: raw mode off (termios
+/// only; nothing waits for the output to drain), then exit with 128 + `signal`. For a UI
+/// thread blocked on a terminal that stopped reading; the alternate screen cannot be left
+/// without writing, so it stays (the terminal is gone or stalled anyway).
+pub fn exit_without_terminal(signal: i32) -> ! {
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        let _ = disable_raw_mode();
+    }
+    std::process::exit(128 + signal);
 }
 
 /// Pick the graphics protocol: the user's choice, or ask the terminal. Call after [`enter`]

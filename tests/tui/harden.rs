@@ -596,6 +596,49 @@ fn a_dropped_connection_ends_kquant_promptly() {
     session.wait_exit_within(Duration::from_secs(20));
 }
 
+/// Whether the process's main thread sits in a `write`/`writev` system call (x86-64 numbers).
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn main_thread_in_write(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/syscall"))
+        .is_ok_and(|s| matches!(s.split_whitespace().next(), Some("1" | "20")))
+}
+
+/// A stalled link: the terminal stops reading, kquant's writes fill the pty and block. A
+/// signal must still end it (within the grace period, without touching the terminal), not
+/// leave it hanging in a write forever.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[test]
+fn a_signal_ends_kquant_even_when_its_terminal_stopped_reading() {
+    let scratch = tempfile::tempdir().unwrap();
+    let folder = good_folder(scratch.path());
+    let mut session = pty::kquant(&halfblocks(&folder), &[], scratch.path(), SIZE);
+    wait_ready(&session);
+    let pid = session.child.process_id().unwrap();
+    session.pause_reading(true);
+    // Each toggle of the help overlay redraws both pictures; keep toggling until the UI
+    // thread is seen blocked in a write twice in a row, 50 ms apart.
+    let start = Instant::now();
+    let mut seen = 0;
+    while seen < 2 {
+        assert!(
+            start.elapsed() < pty::DEADLINE,
+            "the UI thread never blocked"
+        );
+        if main_thread_in_write(pid) {
+            seen += 1;
+        } else {
+            seen = 0;
+            session.send(b"?");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    session.kill("TERM");
+    let status = session.wait_exit_within(kquant::term::SIGNAL_GRACE + Duration::from_secs(10));
+    assert_eq!(status.exit_code(), 128 + 15, "{status:?}");
+    session.pause_reading(false);
+    assert_cooked(&session);
+}
+
 /// Panics: on the UI thread (exit 101), on the input or graphics-query thread (exit 1 with
 /// the message), and in a worker or save job (the app goes on). The terminal is restored on
 /// every path that ends the app.

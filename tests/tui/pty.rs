@@ -29,6 +29,7 @@ pub struct Session {
     pub screen: Arc<Mutex<vt100::Parser>>,
     raw: Arc<Mutex<Vec<u8>>>,
     stop_reading: Arc<AtomicBool>,
+    pause_reading: Arc<AtomicBool>,
     reader_done: Arc<AtomicBool>,
 }
 
@@ -71,15 +72,22 @@ pub fn spawn(
     )));
     let raw = Arc::new(Mutex::new(Vec::new()));
     let stop_reading = Arc::new(AtomicBool::new(false));
+    let pause_reading = Arc::new(AtomicBool::new(false));
     let reader_done = Arc::new(AtomicBool::new(false));
     let mut reader = pty.master.try_clone_reader().unwrap();
     let writer = pty.master.take_writer().unwrap();
     {
         let (screen, raw) = (screen.clone(), raw.clone());
         let (stop, done) = (stop_reading.clone(), reader_done.clone());
+        let pause = pause_reading.clone();
         thread::spawn(move || {
             let mut buf = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut buf) {
+            loop {
+                // A stalled link: the app's writes fill the pty and block.
+                while pause.load(Ordering::SeqCst) {
+                    thread::sleep(Duration::from_millis(10));
+                }
+                let Ok(n) = reader.read(&mut buf) else { break };
                 if n == 0 {
                     break;
                 }
@@ -100,6 +108,7 @@ pub fn spawn(
         screen,
         raw,
         stop_reading,
+        pause_reading,
         reader_done,
     }
 }
@@ -178,6 +187,11 @@ impl Session {
             .status()
             .unwrap();
         assert!(status.success(), "kill -{signal} {pid}");
+    }
+
+    /// Stop or resume reading the app's output, like a stalled network link.
+    pub fn pause_reading(&self, paused: bool) {
+        self.pause_reading.store(paused, Ordering::SeqCst);
     }
 
     /// Wait for the app to exit; fail after [`DEADLINE`].
