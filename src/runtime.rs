@@ -52,8 +52,8 @@ pub fn run(options: Options) -> anyhow::Result<Exit> {
     let (tx, rx) = mpsc::channel();
     term::report_thread_panics_to(tx.clone());
     let mut worker = None;
-    let mut saves = Saves::default();
-    let result = event_loop(&options, &mut terminal, &rx, &tx, &mut worker, &mut saves);
+    let saves = Saves::default();
+    let result = event_loop(&options, &mut terminal, &rx, &tx, &mut worker, &saves);
     // The terminal first: the user gets a usable screen back at once, whatever the threads
     // are still doing.
     drop(terminal);
@@ -76,7 +76,7 @@ fn event_loop(
     rx: &Receiver<Msg>,
     tx: &Sender<Msg>,
     worker: &mut Option<Worker>,
-    saves: &mut Saves,
+    saves: &Saves,
 ) -> anyhow::Result<Exit> {
     let size = terminal.size()?;
     let mut app = App::new(
@@ -171,7 +171,7 @@ impl Saves {
     }
 }
 
-fn run_effects(effects: Vec<Effect>, worker: Option<&Worker>, saves: &mut Saves, tx: &Sender<Msg>) {
+fn run_effects(effects: Vec<Effect>, worker: Option<&Worker>, saves: &Saves, tx: &Sender<Msg>) {
     // Within one burst only the newest preview request matters; the slot would drop the
     // others anyway, this just saves the lock traffic.
     let last_preview = effects

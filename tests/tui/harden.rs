@@ -603,6 +603,28 @@ fn main_thread_in_write(pid: u32) -> bool {
         .is_ok_and(|s| matches!(s.split_whitespace().next(), Some("1" | "20")))
 }
 
+/// A signal while the graphics query is still waiting for an answer (nothing reads keys
+/// yet, and the query has put the terminal in its own mode): restored all the same.
+#[cfg(unix)]
+#[test]
+fn a_signal_during_the_graphics_query_restores_the_terminal() {
+    let scratch = tempfile::tempdir().unwrap();
+    let folder = good_folder(scratch.path());
+    let mut session = pty::kquant(&[folder.as_os_str()], &[], scratch.path(), SIZE);
+    session.wait_for("the list while graphics are being detected", |s| {
+        s.alternate_screen() && s.contents().contains("detecting graphics")
+    });
+    session.kill("TERM");
+    let status = session.wait_exit();
+    assert!(
+        status.signal().is_some() || status.exit_code() == 128 + 15,
+        "{status:?}"
+    );
+    session.wait_output_end();
+    assert_restored(&session.raw());
+    assert_cooked(&session);
+}
+
 /// A stalled link: the terminal stops reading, kquant's writes fill the pty and block. A
 /// signal must still end it (within the grace period, without touching the terminal), not
 /// leave it hanging in a write forever.
