@@ -51,8 +51,12 @@ fn tui(options: kquant::runtime::Options) -> ExitCode {
     }
     match kquant::runtime::run(options) {
         Ok(kquant::app::Exit::Signal(signal)) => {
-            // The terminal is restored; now die of the signal as if it had never been caught.
-            let _ = signal_hook::low_level::emulate_default_handler(signal);
+            // The terminal is restored; now die of the signal as if it had never been caught
+            // (a shell loop stops on a child killed by SIGINT). Not SIGQUIT: its default
+            // action dumps core, and a photo browser's core can be huge; 131 says the same.
+            if signal != signal_hook::consts::SIGQUIT {
+                let _ = signal_hook::low_level::emulate_default_handler(signal);
+            }
             ExitCode::from(u8::try_from(128 + signal).unwrap_or(1))
         }
         Ok(_) => ExitCode::SUCCESS,
