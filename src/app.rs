@@ -6,6 +6,7 @@ pub mod chart;
 pub mod library;
 pub mod preview;
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use crossterm::event::Event;
@@ -396,10 +397,14 @@ impl App {
 }
 
 /// `out/<stem>-k<k>.png`: one file per photo and k, so saving another k never overwrites.
+/// The stem keeps its bytes as they are: a lossy conversion would give two photos whose
+/// names differ only in non-UTF-8 bytes the same output, and the second save would replace
+/// the first.
 #[must_use]
 pub fn save_destination(out_dir: &Path, input: &Path, k: u16) -> PathBuf {
-    let stem = input
+    let mut name = input
         .file_stem()
-        .map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
-    out_dir.join(format!("{stem}-k{k}.png"))
+        .map_or_else(|| OsString::from("image"), OsStr::to_os_string);
+    name.push(format!("-k{k}.png"));
+    out_dir.join(name)
 }

@@ -148,6 +148,25 @@ fn tiny_terminals_draw_a_message_and_request_nothing() {
     }
 }
 
+/// Two photos whose names differ only in non-UTF-8 bytes get different save destinations
+/// (a lossy conversion gave both `a\u{fffd}-k16.png`: the second save replaced the first).
+#[cfg(unix)]
+#[test]
+fn save_destinations_keep_non_utf8_names_apart() {
+    use std::os::unix::ffi::OsStrExt;
+    let out = Path::new("out");
+    let first =
+        kquant::app::save_destination(out, Path::new(OsStr::from_bytes(b"d/a\xff.jpg")), 16);
+    let second =
+        kquant::app::save_destination(out, Path::new(OsStr::from_bytes(b"d/a\xfe.jpg")), 16);
+    assert_ne!(first, second);
+    assert_eq!(first.as_os_str().as_bytes(), b"out/a\xff-k16.png");
+    assert_eq!(
+        kquant::app::save_destination(out, Path::new("d/photo.jpg"), 24),
+        Path::new("out/photo-k24.png")
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // The worker and the save thread, without a terminal
 // ---------------------------------------------------------------------------------------
