@@ -226,8 +226,12 @@ impl Session {
         }
     }
 
-    /// Termios local flags of the pty now (`None` if they cannot be read).
+    /// Termios local flags of the pty now (`None` if they cannot be read, or off Linux,
+    /// where [`ICANON_ECHO`]'s bit values differ).
     pub fn local_flags(&self) -> Option<u32> {
+        if !cfg!(target_os = "linux") {
+            return None;
+        }
         let termios = self.master.as_ref()?.get_termios()?;
         #[allow(clippy::unnecessary_cast)]
         Some(termios.local_flags.bits() as u32)
