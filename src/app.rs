@@ -6,6 +6,7 @@ pub mod chart;
 pub mod library;
 pub mod preview;
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use crossterm::event::Event;
@@ -75,6 +76,18 @@ pub struct Status {
     pub save: Option<SaveEvent>,
 }
 
+/// Why the app is leaving.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// The user quit (q, Esc, Ctrl-C).
+    Quit,
+    /// A signal asked kquant to leave (SIGTERM, SIGHUP, SIGINT, SIGQUIT).
+    Signal(i32),
+    /// The terminal cannot be read any more, or a thread died: reported after the terminal
+    /// is restored (not yet sanitised).
+    Failed(String),
+}
+
 /// The whole TUI state.
 pub struct App {
     /// Photos found so far, selection and scroll.
@@ -91,7 +104,7 @@ pub struct App {
     pub chart: ChartState,
     /// Terminal size in cells.
     pub screen: Rect,
-    quit: bool,
+    exit: Option<Exit>,
     dirty: bool,
 }
 
@@ -107,7 +120,7 @@ impl App {
             show_help: false,
             chart: ChartState::new(screen.height >= CHART_AUTO_ROWS),
             screen: Rect::new(0, 0, screen.width, screen.height),
-            quit: false,
+            exit: None,
             dirty: true,
         }
     }
@@ -115,7 +128,18 @@ impl App {
     /// True once the user (or a signal) asked to leave.
     #[must_use]
     pub fn should_quit(&self) -> bool {
-        self.quit
+        self.exit.is_some()
+    }
+
+    /// Why the app is leaving, once it is.
+    #[must_use]
+    pub fn exit(&self) -> Option<&Exit> {
+        self.exit.as_ref()
+    }
+
+    /// The first reason to leave wins: a signal that arrives while quitting changes nothing.
+    fn leave(&mut self, exit: Exit) {
+        self.exit.get_or_insert(exit);
     }
 
     /// Whether something visible changed since the last call; resets the flag.
@@ -135,8 +159,16 @@ impl App {
             Msg::Input(Event::Resize(width, height)) => self.resize(width, height),
             // The picker is for the runtime, which turns it into `GraphicsReady`.
             Msg::Input(_) | Msg::Graphics(_) => Vec::new(),
-            Msg::InputClosed(_) | Msg::Signal(_) => {
-                self.quit = true;
+            Msg::InputClosed(error) => {
+                self.leave(Exit::Failed(format!("cannot read the terminal: {error}")));
+                Vec::new()
+            }
+            Msg::Signal(signal) => {
+                self.leave(Exit::Signal(signal));
+                Vec::new()
+            }
+            Msg::Fatal(error) => {
+                self.leave(Exit::Failed(error));
                 Vec::new()
             }
             Msg::GraphicsReady {
@@ -244,7 +276,7 @@ impl App {
                 return self.resize(self.screen.width, self.screen.height);
             }
             Action::Quit => {
-                self.quit = true;
+                self.leave(Exit::Quit);
                 false
             }
         };
@@ -365,10 +397,14 @@ impl App {
 }
 
 /// `out/<stem>-k<k>.png`: one file per photo and k, so saving another k never overwrites.
+/// The stem keeps its bytes as they are: a lossy conversion would give two photos whose
+/// names differ only in non-UTF-8 bytes the same output, and the second save would replace
+/// the first.
 #[must_use]
 pub fn save_destination(out_dir: &Path, input: &Path, k: u16) -> PathBuf {
-    let stem = input
+    let mut name = input
         .file_stem()
-        .map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
-    out_dir.join(format!("{stem}-k{k}.png"))
+        .map_or_else(|| OsString::from("image"), OsStr::to_os_string);
+    name.push(format!("-k{k}.png"));
+    out_dir.join(name)
 }

@@ -2,7 +2,10 @@
 //!
 //! `kquant [DIR]` opens the terminal browser; `kquant compress` runs headless.
 //! Exit status: 0 when every file succeeded (or the browser was left normally), 1 when any
-//! file failed (or the terminal could not be used), 2 for usage errors.
+//! file failed (or the terminal could not be used), 2 for usage errors (including starting
+//! the browser without a terminal, or on `TERM=dumb`). The browser ended by a signal
+//! (SIGTERM, SIGHUP, SIGINT, SIGQUIT) restores the terminal, then dies of that signal, so the
+//! shell sees what happened (status 128 + n).
 //! Every file-derived string is sanitised (see `kquant::text`) before it is printed.
 
 use std::io::{self, IsTerminal as _, Write as _};
@@ -30,20 +33,44 @@ fn main() -> ExitCode {
 /// The terminal browser on one folder.
 fn tui(options: kquant::runtime::Options) -> ExitCode {
     if !io::stdin().is_terminal() || !io::stdout().is_terminal() {
-        eprintln!("kquant: the browser needs a terminal; `kquant compress` works without one");
+        report("the browser needs a terminal; `kquant compress` works without one");
+        return ExitCode::from(2);
+    }
+    // A dumb terminal (Emacs' shell, some CI consoles) cannot move the cursor: the browser
+    // would print escape codes as text.
+    if std::env::var_os("TERM").is_some_and(|t| t == "dumb") {
+        report(
+            "TERM=dumb: this terminal cannot show the browser; run it in a full terminal, or \
+             use `kquant compress`",
+        );
         return ExitCode::from(2);
     }
     if !options.root.is_dir() {
-        eprintln!("kquant: {}: not a folder", sanitize_path(&options.root));
+        report(&format!("{}: not a folder", sanitize_path(&options.root)));
         return ExitCode::from(2);
     }
     match kquant::runtime::run(options) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(kquant::app::Exit::Signal(signal)) => {
+            // The terminal is restored; now die of the signal as if it had never been caught
+            // (a shell loop stops on a child killed by SIGINT). Not SIGQUIT: its default
+            // action dumps core, and a photo browser's core can be huge; 131 says the same.
+            if signal != signal_hook::consts::SIGQUIT {
+                let _ = signal_hook::low_level::emulate_default_handler(signal);
+            }
+            ExitCode::from(u8::try_from(128 + signal).unwrap_or(1))
+        }
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kquant: {}", sanitize(&format!("{e:#}")));
+            report(&sanitize(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }
+}
+
+/// `kquant: message` on stderr. Unlike `eprintln!`, a stderr that is gone (the SSH session
+/// dropped) is not a panic: there is nobody left to tell.
+fn report(message: &str) {
+    let _ = writeln!(io::stderr(), "kquant: {message}");
 }
 
 fn compress(settings: &batch::Settings, json: bool) -> ExitCode {

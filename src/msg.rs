@@ -37,8 +37,11 @@ pub enum Msg {
     Job(Outcome),
     /// Progress or result of a full-resolution save.
     Save(SaveEvent),
-    /// SIGTERM or SIGHUP: leave at once, restoring the terminal.
+    /// SIGTERM, SIGHUP, SIGINT or SIGQUIT: leave at once, restoring the terminal.
     Signal(i32),
+    /// A thread that nobody supervises panicked (scan, input, signals, graphics query): leave,
+    /// restoring the terminal, and report this (not yet sanitised) message.
+    Fatal(String),
 }
 
 /// What the user asked for, independent of which key they pressed.

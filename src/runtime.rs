@@ -5,22 +5,23 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Sender};
-use std::thread::{self, JoinHandle};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread;
+use std::time::Duration;
 
 use anyhow::Context as _;
-use crossterm::event;
+use crossterm::event::{self, Event};
 use crossterm::execute;
 use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
 use ratatui_image::picker::ProtocolType;
 
-use crate::app::{App, Settings};
+use crate::app::{App, Exit, Settings};
 use crate::msg::{Effect, Msg};
 use crate::quant::ColorSpace;
 use crate::scan::{self, ScanOptions};
 use crate::term::{self, ProtocolChoice, Tui};
 use crate::ui;
+use crate::worker::save::SaveCancel;
 use crate::worker::{self, Worker};
 
 /// Everything the TUI needs from the command line.
@@ -40,13 +41,43 @@ pub struct Options {
     pub space: ColorSpace,
 }
 
-/// Run the TUI until the user quits.
+/// Run the TUI until the user quits, a signal arrives or something breaks.
 ///
 /// # Errors
-/// When the terminal cannot be set up or written to, or a thread cannot start.
-pub fn run(options: Options) -> anyhow::Result<()> {
-    let (mut terminal, _guard) = term::enter().context("cannot set up the terminal")?;
+/// When the terminal cannot be set up or written to, a thread cannot start, the terminal
+/// cannot be read any more, or an unsupervised thread panicked. The terminal is restored
+/// before this returns, on every path.
+pub fn run(options: Options) -> anyhow::Result<Exit> {
+    let (mut terminal, guard) = term::enter().context("cannot set up the terminal")?;
     let (tx, rx) = mpsc::channel();
+    term::report_thread_panics_to(tx.clone());
+    let mut worker = None;
+    let saves = Saves::default();
+    let result = event_loop(&options, &mut terminal, &rx, &tx, &mut worker, &saves);
+    // The terminal first: the user gets a usable screen back at once, whatever the threads
+    // are still doing.
+    drop(terminal);
+    drop(guard);
+    // A cancelled save stops before it writes; one already writing finishes its rename, so
+    // no temp file is left behind. The worker writes nothing, so it is not waited for.
+    saves.cancel();
+    if let Some(worker) = worker {
+        worker.stop();
+    }
+    match result? {
+        Exit::Failed(error) => Err(anyhow::anyhow!(error)),
+        exit => Ok(exit),
+    }
+}
+
+fn event_loop(
+    options: &Options,
+    terminal: &mut Tui,
+    rx: &Receiver<Msg>,
+    tx: &Sender<Msg>,
+    worker: &mut Option<Worker>,
+    saves: &Saves,
+) -> anyhow::Result<Exit> {
     let size = terminal.size()?;
     let mut app = App::new(
         Settings::new(options.k, options.space, options.out_dir.clone()),
@@ -55,7 +86,12 @@ pub fn run(options: Options) -> anyhow::Result<()> {
     // Read once here, so the model and the view stay free of the environment.
     app.chart.truecolour =
         crate::chart::truecolour_from_env(std::env::var("COLORTERM").ok().as_deref());
-    term::spawn_signal_thread(tx.clone())?;
+    let cancel_saves = saves.cancel.clone();
+    term::spawn_signal_thread(tx.clone(), move |signal| {
+        // Once this returns, no save is writing a file or will start to.
+        cancel_saves.cancel();
+        term::exit_without_terminal(signal);
+    })?;
     scan::spawn(
         ScanOptions {
             root: options.root.clone(),
@@ -67,26 +103,26 @@ pub fn run(options: Options) -> anyhow::Result<()> {
     // fills in and is drawn. Nothing reads input until the query is over (it reads the
     // replies from stdin), so the input thread starts only with `Msg::Graphics`.
     spawn_graphics_query(options.protocol, tx.clone())?;
-    let mut worker = None;
-    let mut saves = Saves::default();
     let mut effects = Vec::new();
     loop {
-        run_effects(effects, worker.as_ref(), &mut saves, &tx);
-        if app.should_quit() {
-            break;
+        run_effects(effects, worker.as_ref(), saves, tx);
+        if let Some(exit) = app.exit() {
+            return Ok(exit.clone());
         }
         if app.take_dirty() {
-            draw(&mut terminal, &app)?;
+            draw(terminal, &app)?;
+            if app.status.protocol.is_some() {
+                worker::test_panic("ui");
+            }
         }
-        let Ok(msg) = rx.recv() else { break };
-        effects = handle(msg, &mut app, &mut worker, &tx)?;
+        let Ok(msg) = rx.recv() else {
+            return Ok(Exit::Quit);
+        };
+        effects = handle(msg, &mut app, worker, tx)?;
         while let Ok(msg) = rx.try_recv() {
-            effects.extend(handle(msg, &mut app, &mut worker, &tx)?);
+            effects.extend(handle(msg, &mut app, worker, tx)?);
         }
     }
-    saves.cancel_and_join();
-    drop(worker);
-    Ok(())
 }
 
 /// Hand a message to the model; the detected picker starts the worker and the input thread.
@@ -112,6 +148,7 @@ fn spawn_graphics_query(choice: ProtocolChoice, tx: Sender<Msg>) -> std::io::Res
     thread::Builder::new()
         .name("kquant-graphics-query".into())
         .spawn(move || {
+            worker::test_panic("query");
             let picker = term::picker(choice);
             // The UI loop may have ended already (a signal during the query).
             let _ = tx.send(Msg::Graphics(Box::new(picker)));
@@ -119,23 +156,22 @@ fn spawn_graphics_query(choice: ProtocolChoice, tx: Sender<Msg>) -> std::io::Res
     Ok(())
 }
 
-/// Running saves, cancelled together on quit so no half-written file is left behind.
+/// Running saves, cancelled together on quit so no half-written file is left behind. Their
+/// threads are not joined: see [`SaveCancel`].
 #[derive(Default)]
 struct Saves {
-    cancel: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    cancel: Arc<SaveCancel>,
 }
 
 impl Saves {
-    fn cancel_and_join(self) {
-        self.cancel.store(true, Ordering::Relaxed);
-        for handle in self.threads {
-            let _ = handle.join();
-        }
+    /// Stop them all and wait only for one that is writing its file: the others have
+    /// written nothing and die with the process.
+    fn cancel(&self) {
+        self.cancel.cancel();
     }
 }
 
-fn run_effects(effects: Vec<Effect>, worker: Option<&Worker>, saves: &mut Saves, tx: &Sender<Msg>) {
+fn run_effects(effects: Vec<Effect>, worker: Option<&Worker>, saves: &Saves, tx: &Sender<Msg>) {
     // Within one burst only the newest preview request matters; the slot would drop the
     // others anyway, this just saves the lock traffic.
     let last_preview = effects
@@ -150,9 +186,9 @@ fn run_effects(effects: Vec<Effect>, worker: Option<&Worker>, saves: &mut Saves,
                 }
             }
             Effect::Save(request) => {
-                saves.threads.retain(|h| !h.is_finished());
                 match worker::save::spawn(request, tx.clone(), saves.cancel.clone()) {
-                    Ok(handle) => saves.threads.push(handle),
+                    // Detached: the save reports through the channel.
+                    Ok(_) => {}
                     Err(error) => {
                         let _ =
                             tx.send(Msg::Save(crate::msg::SaveEvent::Failed(error.to_string())));
@@ -167,6 +203,16 @@ fn spawn_input_thread(tx: Sender<Msg>) -> std::io::Result<()> {
     thread::Builder::new()
         .name("kquant-input".into())
         .spawn(move || {
+            worker::test_panic("input");
+            // Creating crossterm's event source installs its SIGWINCH handler. A resize
+            // before that (during the graphics query) made no event, so report the size as
+            // of now; every later change comes as an event.
+            let _ = event::poll(Duration::ZERO);
+            if let Ok((width, height)) = crossterm::terminal::size()
+                && tx.send(Msg::Input(Event::Resize(width, height))).is_err()
+            {
+                return;
+            }
             loop {
                 match event::read() {
                     Ok(event) => {

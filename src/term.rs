@@ -1,14 +1,18 @@
 //! The terminal: entering and leaving the alternate screen (raw mode, mouse capture), a
-//! thread-aware panic hook, SIGTERM/SIGHUP delivery, and choosing the graphics protocol.
+//! thread-aware panic hook, SIGTERM/SIGHUP/SIGINT/SIGQUIT delivery, and choosing the graphics
+//! protocol.
 //!
 //! The panic hook restores the terminal only for a panic on the UI thread. Worker and save
 //! panics are caught there and shown as an error for that photo, so they must neither tear
-//! the TUI down nor print over it.
+//! the TUI down nor print over it. A panic on one of the app's other threads (scan, input,
+//! signals, graphics query) is not caught by anyone and would leave the app half alive (no
+//! input thread: no way to quit), so the hook turns it into `Msg::Fatal` for the UI loop,
+//! which leaves through the normal path: terminal restored, message printed, exit status 1.
 
 use std::io::{self, Stdout, Write};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
@@ -51,6 +55,18 @@ const UNSTICK_TIMEOUT: Duration = Duration::from_millis(500);
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 static UI_THREAD: OnceLock<ThreadId> = OnceLock::new();
+/// Where the panic hook reports a panic on a thread that nobody catches (see the module doc).
+static FATAL_TX: Mutex<Option<Sender<Msg>>> = Mutex::new(None);
+
+/// Threads whose panics nobody catches: a panic on one of them ends the app (after restoring
+/// the terminal). The worker and save threads catch their own panics per job, and rayon's
+/// threads hand theirs back to the thread that called into rayon, so they are not listed.
+const UNCAUGHT_THREADS: &[&str] = &[
+    "kquant-scan",
+    "kquant-input",
+    "kquant-signals",
+    "kquant-graphics-query",
+];
 
 /// The TUI's terminal type.
 pub type Tui = Terminal<CrosstermBackend<Stdout>>;
@@ -98,36 +114,92 @@ fn install_panic_hook() {
     }
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let on_ui_thread = UI_THREAD.get() == Some(&thread::current().id());
+        let current = thread::current();
+        let on_ui_thread = UI_THREAD.get() == Some(&current.id());
         if on_ui_thread {
             restore();
             previous(info);
         } else if !ACTIVE.load(Ordering::SeqCst) {
             previous(info);
+        } else if current
+            .name()
+            .is_some_and(|name| UNCAUGHT_THREADS.contains(&name))
+        {
+            // Printing now would garble the screen; the UI loop restores the terminal first
+            // and then prints this.
+            let name = current.name().unwrap_or("?");
+            let payload = info.payload();
+            let what = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("panic");
+            let place = info
+                .location()
+                .map(|l| format!(" (at {}:{})", l.file(), l.line()))
+                .unwrap_or_default();
+            let tx = FATAL_TX.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(tx) = tx.as_ref() {
+                let _ = tx.send(Msg::Fatal(format!(
+                    "internal error on {name}: {what}{place}"
+                )));
+            }
         }
-        // Otherwise: a background thread while the TUI is up. Its job catches the panic and
-        // shows it in place; printing here would garble the screen.
+        // Otherwise: a worker or save job (or rayon inside one) while the TUI is up. The job
+        // catches the panic and shows it in place; printing here would garble the screen.
     }));
 }
 
-/// Deliver SIGTERM and SIGHUP (an SSH connection dropping) to the UI loop as `Msg::Signal`,
-/// so it leaves through the normal path: saves cancelled, terminal restored.
+/// Give the panic hook the UI loop's channel, for panics on [`UNCAUGHT_THREADS`].
+pub fn report_thread_panics_to(tx: Sender<Msg>) {
+    *FATAL_TX.lock().unwrap_or_else(PoisonError::into_inner) = Some(tx);
+}
+
+/// How long the UI loop gets to leave after a signal before kquant leaves anyway.
+pub const SIGNAL_GRACE: Duration = Duration::from_secs(3);
+
+/// Deliver SIGTERM, SIGHUP (an SSH connection dropping), SIGINT (`kill -INT`; Ctrl-C in raw
+/// mode is a key, not a signal) and SIGQUIT to the UI loop as `Msg::Signal`, so it leaves
+/// through the normal path: saves cancelled, terminal restored. Left to their default action,
+/// each of them would kill kquant with the terminal still in raw mode on the alternate screen.
+///
+/// If the app is still running [`SIGNAL_GRACE`] after a signal, the UI thread is stuck: a
+/// write to a terminal that stopped reading (a stalled SSH link) blocks, and it never gets to
+/// the message. Then `stuck(signal)` runs on this thread; it must end the process without
+/// writing to the terminal.
 ///
 /// # Errors
 /// When the signal handlers cannot be installed or the thread cannot start.
-pub fn spawn_signal_thread(tx: Sender<Msg>) -> io::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP])?;
+pub fn spawn_signal_thread(
+    tx: Sender<Msg>,
+    stuck: impl Fn(i32) + Send + 'static,
+) -> io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT])?;
     thread::Builder::new()
         .name("kquant-signals".into())
         .spawn(move || {
-            for signal in signals.forever() {
+            if let Some(signal) = signals.forever().next() {
                 if tx.send(Msg::Signal(signal)).is_err() {
                     return;
                 }
+                // A normal exit ends the process (and this sleep) well before.
+                thread::sleep(SIGNAL_GRACE);
+                stuck(signal);
             }
         })?;
     Ok(())
+}
+
+/// Leave at once from any thread, without writing to the terminal: raw mode off (termios
+/// only; nothing waits for the output to drain), then exit with 128 + `signal`. For a UI
+/// thread blocked on a terminal that stopped reading; the alternate screen cannot be left
+/// without writing, so it stays (the terminal is gone or stalled anyway).
+pub fn exit_without_terminal(signal: i32) -> ! {
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        let _ = disable_raw_mode();
+    }
+    std::process::exit(128 + signal);
 }
 
 /// Pick the graphics protocol: the user's choice, or ask the terminal. Call after [`enter`]

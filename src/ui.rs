@@ -14,6 +14,8 @@ pub mod images;
 pub mod stats;
 pub mod theme;
 
+use std::borrow::Cow;
+
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect, Size};
 use ratatui::widgets::{Block, Paragraph, Wrap};
@@ -129,6 +131,16 @@ fn chart_areas(block: Rect) -> ChartAreas {
         palette,
         curve,
     }
+}
+
+/// Text that came from a file or an error message, made safe to draw: control characters,
+/// escape sequences and bidi overrides shown as visible `\x1b`-style escapes. The model
+/// already holds sanitised text (the scan, worker and save threads sanitise what they send);
+/// this is the view's own guarantee, so a message source that forgets cannot put a terminal
+/// escape or a reversed line on screen. Sanitising twice changes nothing.
+#[must_use]
+pub fn safe(text: &str) -> Cow<'_, str> {
+    crate::text::sanitize(text)
 }
 
 /// Draw the whole screen from the model.

@@ -148,6 +148,27 @@ impl Worker {
         self.slot.wake.notify_one();
     }
 
+    /// Cancel the running job and let the thread wind down without waiting for it: at exit,
+    /// a full-resolution decode or encode in progress must not hold the app up. The worker
+    /// writes no files, so nothing is left half done.
+    pub fn stop(mut self) {
+        self.close();
+        drop(self.handle.take());
+    }
+
+    fn close(&self) {
+        // No generation is ever u64::MAX in practice, so this cancels the running job.
+        self.latest.store(u64::MAX, Ordering::Relaxed);
+        let mut state = self
+            .slot
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        state.closed = true;
+        state.job = None;
+        self.slot.wake.notify_one();
+    }
+
     /// How many jobs the worker has started so far (tests check that bursts coalesce).
     #[must_use]
     pub fn jobs_started(&self) -> u64 {
@@ -157,18 +178,7 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        // No generation is ever u64::MAX in practice, so this cancels the running job.
-        self.latest.store(u64::MAX, Ordering::Relaxed);
-        {
-            let mut state = self
-                .slot
-                .state
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            state.closed = true;
-            state.job = None;
-            self.slot.wake.notify_one();
-        }
+        self.close();
         if let Some(handle) = self.handle.take() {
             // A panic escaping `run` is already reported; nothing more to do at shutdown.
             let _ = handle.join();
@@ -229,6 +239,81 @@ fn working_picker(picker: Picker) -> Picker {
     exact
 }
 
+/// Test hook, debug builds only: with `KQUANT_TEST_PANIC=<place>` in the environment, the
+/// first call for that place panics. Places: `ui` (the UI loop, after a frame with graphics
+/// ready), `input`, `query` (the graphics query thread), `worker` (inside a preview job),
+/// `save` (inside a save). The pty tests use it to check that the terminal is restored, or
+/// the app keeps going, on each path. Compiled to nothing in release builds.
+pub fn test_panic(place: &str) {
+    #[cfg(debug_assertions)]
+    {
+        use std::sync::atomic::AtomicBool;
+        static FIRED: AtomicBool = AtomicBool::new(false);
+        if std::env::var_os("KQUANT_TEST_PANIC").is_some_and(|v| v == place)
+            && !FIRED.swap(true, Ordering::SeqCst)
+        {
+            panic!("KQUANT_TEST_PANIC={place}");
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = place;
+}
+
+/// A decode (or save) error with its causes, `error: cause: cause`, as `{:#}` prints for
+/// anyhow: "cannot read file" alone does not say whether the file is missing or unreadable.
+/// Not sanitised (the io errors may quote paths); callers sanitise the whole line.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        // Some wrappers repeat their source's text; say it once.
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
+/// Refuse anything but a regular file (symlinks followed) before it is opened: opening a
+/// named pipe for reading blocks until a writer appears, which would stall the worker (and
+/// every later preview) for good, and a device such as `/dev/zero` never ends. The scan lists
+/// only regular files, but a file can be replaced between the scan and the preview.
+pub(crate) fn check_regular_file(path: &std::path::Path) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read file: {e}"))?;
+    let kind = meta.file_type();
+    if kind.is_file() {
+        return Ok(());
+    }
+    let what = if kind.is_dir() {
+        "a folder"
+    } else {
+        special_file_kind(kind)
+    };
+    Err(format!("not a regular file ({what})"))
+}
+
+#[cfg(unix)]
+fn special_file_kind(kind: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if kind.is_fifo() {
+        "a named pipe"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_file_kind(_: std::fs::FileType) -> &'static str {
+    "a special file"
+}
+
 /// The text of a panic payload.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
@@ -287,7 +372,10 @@ impl Engine {
                 let _ = tx.send(Msg::Job(outcome));
             }
         };
-        let result = catch_unwind(AssertUnwindSafe(|| self.stages(job, &current, &send)));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            test_panic("worker");
+            self.stages(job, &current, &send)
+        }));
         match result {
             Ok(Ok(())) => {}
             Ok(Err(error)) => send(Outcome::Failed {
@@ -523,6 +611,7 @@ impl Engine {
                         // before this one is decoded, or both (plus the decoder's buffer) are
                         // alive at once.
                         self.full.clear();
+                        check_regular_file(&job.path).ok()?;
                         let image = decode::decode(&job.path, &DecodeOptions::default()).ok()?;
                         Pixels::from_dynamic_owned(image)
                     }
@@ -592,6 +681,7 @@ impl Engine {
         if let Some(hit) = self.decoded.get(&key) {
             return Ok(hit.clone());
         }
+        check_regular_file(path)?;
         let font = self.picker.font_size();
         let max_w = u32::from(cells.width) * u32::from(font.width);
         let max_h = u32::from(cells.height) * u32::from(font.height);
@@ -602,7 +692,7 @@ impl Engine {
             match thumb::jpeg_scaled(path, max_w, max_h, options.max_pixels) {
                 Some((image, full_size)) => (image, full_size, false),
                 None => {
-                    let image = decode::decode(path, &options).map_err(|e| e.to_string())?;
+                    let image = decode::decode(path, &options).map_err(|e| error_chain(&e))?;
                     let size = (image.width(), image.height());
                     (image, size, keep_full)
                 }

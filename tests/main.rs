@@ -12,7 +12,9 @@ mod util;
 /// The TUI: key table, scan, `update`, screens, worker, and the real binary in a pty.
 mod tui {
     mod e2e;
+    mod harden;
     mod keymap;
+    pub mod pty;
     mod scan;
     mod screens;
     pub mod support;

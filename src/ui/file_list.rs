@@ -36,7 +36,7 @@ pub fn draw(frame: &mut Frame, area: Rect, library: &Library) {
         .map(|e| {
             let size = human_bytes(e.bytes);
             let name_width = inner_width.saturating_sub(size.len() + 1);
-            let name = truncate_left(&e.display, name_width);
+            let name = truncate_left(&super::safe(&e.display), name_width);
             let pad = inner_width.saturating_sub(name.chars().count() + size.len());
             ListItem::new(Line::from(vec![
                 Span::raw(name),

@@ -114,7 +114,7 @@ fn pane(
         PaneState::Failed { error, .. } => {
             let text = vec![
                 Line::from(Span::styled("cannot show this photo:", theme::ERROR)),
-                Line::from(Span::styled(error.clone(), theme::ERROR)),
+                Line::from(Span::styled(super::safe(error).into_owned(), theme::ERROR)),
             ];
             frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), inner);
         }

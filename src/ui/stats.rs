@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::file_list::human_bytes;
+use super::safe;
 use super::theme;
 use crate::app::App;
 use crate::msg::SaveEvent;
@@ -61,8 +62,8 @@ fn figures(app: &App) -> Line<'static> {
         Span::raw(
             app.status
                 .protocol
-                .clone()
-                .unwrap_or_else(|| "detecting graphics…".into()),
+                .as_deref()
+                .map_or_else(|| "detecting graphics…".into(), |p| safe(p).into_owned()),
         ),
     ]);
     Line::from(spans)
@@ -79,18 +80,21 @@ pub(super) fn psnr(db: f64) -> String {
 
 fn second_line(app: &App) -> Line<'static> {
     match &app.status.save {
-        Some(SaveEvent::Progress(text)) => return Line::styled(text.clone(), theme::PENDING),
+        Some(SaveEvent::Progress(text)) => {
+            return Line::styled(safe(text).into_owned(), theme::PENDING);
+        }
         Some(SaveEvent::Done { dest, bytes, psnr }) => {
             return Line::styled(
                 format!(
-                    "saved {dest} ({}, full-resolution PSNR {psnr:.1} dB)",
+                    "saved {} ({}, full-resolution PSNR {psnr:.1} dB)",
+                    safe(dest),
                     human_bytes(*bytes)
                 ),
                 theme::OK,
             );
         }
         Some(SaveEvent::Failed(error)) => {
-            return Line::styled(format!("save failed: {error}"), theme::ERROR);
+            return Line::styled(format!("save failed: {}", safe(error)), theme::ERROR);
         }
         None => {}
     }

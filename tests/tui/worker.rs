@@ -6,7 +6,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use kquant::msg::{ChartUpdate, Generation, Msg, Outcome, PreviewRequest, SaveEvent, SaveRequest};
 use kquant::quant::ColorSpace;
@@ -150,7 +149,7 @@ fn full_size_figures_are_exactly_what_a_save_writes() {
             dither: false,
         },
         tx,
-        Arc::new(AtomicBool::new(false)),
+        Arc::new(kquant::worker::save::SaveCancel::default()),
     )
     .unwrap()
     .join()
