@@ -7,7 +7,7 @@ pub mod library;
 pub mod preview;
 
 use std::ffi::{OsStr, OsString};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use crossterm::event::Event;
 use ratatui::layout::{Rect, Size};
@@ -39,6 +39,8 @@ pub struct Settings {
     pub dither: bool,
     /// Where `s` writes indexed PNGs.
     pub out_dir: PathBuf,
+    /// The folder being browsed: saves mirror the photos' paths below it.
+    pub root: PathBuf,
 }
 
 impl Settings {
@@ -55,6 +57,7 @@ impl Settings {
             space,
             dither: false,
             out_dir,
+            root: PathBuf::new(),
         }
     }
 
@@ -311,7 +314,17 @@ impl App {
             return Vec::new();
         }
         let k = self.settings.k();
-        let dest = save_destination(&self.settings.out_dir, &entry.path, k);
+        let relative = entry
+            .path
+            .strip_prefix(&self.settings.root)
+            .unwrap_or(&entry.path);
+        // `x.jpg` beside `x.png` would both save as `x-k16.png`: keep the extension then.
+        let clash = self.library.entries.iter().any(|other| {
+            other.path != entry.path
+                && other.path.parent() == entry.path.parent()
+                && other.path.file_stem() == entry.path.file_stem()
+        });
+        let dest = save_destination(&self.settings.out_dir, relative, k, clash);
         self.status.save = Some(SaveEvent::Progress(format!(
             "saving {} at k={k}…",
             entry.display
@@ -396,15 +409,25 @@ impl App {
     }
 }
 
-/// `out/<stem>-k<k>.png`: one file per photo and k, so saving another k never overwrites.
-/// The stem keeps its bytes as they are: a lossy conversion would give two photos whose
-/// names differ only in non-UTF-8 bytes the same output, and the second save would replace
-/// the first.
+/// `out/<folders>/<stem>-k<k>.png` for the photo at `relative` (its path below the browsed
+/// folder): one file per photo and k, so saving another k never overwrites, and the folders
+/// are mirrored as `compress` does, so `a/x.jpg` and `b/x.jpg` do not replace each other.
+/// With `keep_extension` (another photo in the same folder has the same stem) the name is
+/// `<stem>.<ext>-k<k>.png`. Only plain folder names are mirrored, so nothing lands outside
+/// `out_dir`. The name keeps its bytes as they are: a lossy conversion would give two photos
+/// whose names differ only in non-UTF-8 bytes the same output.
 #[must_use]
-pub fn save_destination(out_dir: &Path, input: &Path, k: u16) -> PathBuf {
-    let mut name = input
-        .file_stem()
-        .map_or_else(|| OsString::from("image"), OsStr::to_os_string);
+pub fn save_destination(out_dir: &Path, relative: &Path, k: u16, keep_extension: bool) -> PathBuf {
+    let base = if keep_extension {
+        relative.file_name()
+    } else {
+        relative.file_stem()
+    };
+    let mut name = base.map_or_else(|| OsString::from("image"), OsStr::to_os_string);
     name.push(format!("-k{k}.png"));
-    out_dir.join(name)
+    let folders = relative
+        .parent()
+        .filter(|p| p.components().all(|c| matches!(c, Component::Normal(_))))
+        .unwrap_or_else(|| Path::new(""));
+    out_dir.join(folders).join(name)
 }

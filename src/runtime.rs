@@ -80,7 +80,10 @@ fn event_loop(
 ) -> anyhow::Result<Exit> {
     let size = terminal.size()?;
     let mut app = App::new(
-        Settings::new(options.k, options.space, options.out_dir.clone()),
+        Settings {
+            root: options.root.clone(),
+            ..Settings::new(options.k, options.space, options.out_dir.clone())
+        },
         size,
     );
     // Read once here, so the model and the view stay free of the environment.

@@ -155,16 +155,46 @@ fn tiny_terminals_draw_a_message_and_request_nothing() {
 fn save_destinations_keep_non_utf8_names_apart() {
     use std::os::unix::ffi::OsStrExt;
     let out = Path::new("out");
-    let first =
-        kquant::app::save_destination(out, Path::new(OsStr::from_bytes(b"d/a\xff.jpg")), 16);
-    let second =
-        kquant::app::save_destination(out, Path::new(OsStr::from_bytes(b"d/a\xfe.jpg")), 16);
+    let dest = |name: &[u8]| {
+        kquant::app::save_destination(out, Path::new(OsStr::from_bytes(name)), 16, false)
+    };
+    let (first, second) = (dest(b"d/a\xff.jpg"), dest(b"d/a\xfe.jpg"));
     assert_ne!(first, second);
-    assert_eq!(first.as_os_str().as_bytes(), b"out/a\xff-k16.png");
-    assert_eq!(
-        kquant::app::save_destination(out, Path::new("d/photo.jpg"), 24),
-        Path::new("out/photo-k24.png")
-    );
+    assert_eq!(first.as_os_str().as_bytes(), b"out/d/a\xff-k16.png");
+}
+
+/// Saves mirror the browsed folder's layout, so photos with the same name in different
+/// folders, or with the same stem in one folder, never replace each other's output; and a
+/// path that climbs out of the folder never takes the output with it.
+#[test]
+fn saves_of_photos_with_the_same_name_do_not_replace_each_other() {
+    let (mut app, _) = app_with(&["a/x.jpg", "b/x.jpg", "b/x.png", "y.jpg"]);
+    app.settings.root = PathBuf::from("/photos");
+    let mut dests = Vec::new();
+    for _ in 0..4 {
+        match app.update(press(KeyCode::Char('s'))).as_slice() {
+            [kquant::msg::Effect::Save(save)] => dests.push(save.dest.clone()),
+            other => panic!("expected a save, got {other:?}"),
+        }
+        // Let the save finish so the next one is accepted, then go to the next photo.
+        app.update(kquant::msg::Msg::Save(SaveEvent::Failed("test".into())));
+        app.update(press(KeyCode::Down));
+    }
+    let want = [
+        "out/a/x-k16.png",
+        "out/b/x.jpg-k16.png",
+        "out/b/x.png-k16.png",
+        "out/y-k16.png",
+    ];
+    assert_eq!(dests, want.map(PathBuf::from));
+    let out = Path::new("out");
+    for climbing in ["../x.jpg", "/etc/x.jpg", "a/../../x.jpg"] {
+        assert_eq!(
+            kquant::app::save_destination(out, Path::new(climbing), 16, false),
+            Path::new("out/x-k16.png"),
+            "{climbing}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------
