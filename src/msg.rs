@@ -149,8 +149,6 @@ pub struct PreviewStats {
     pub colours: usize,
     /// PSNR of the preview working copy against its quantized version, in dB.
     pub psnr: f64,
-    /// Size of the indexed PNG of the preview working copy, in bytes.
-    pub png_bytes: usize,
     /// Width and height of the preview working copy in pixels.
     pub preview_size: (u32, u32),
 }

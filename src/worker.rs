@@ -479,15 +479,11 @@ impl Engine {
         ) else {
             return Ok(None); // superseded by a newer request
         };
-        let png_bytes = palette_png::encode(&quantized, decoded.pixels.alpha.as_deref())
-            .map_err(|e| format!("PNG encoding: {e}"))?
-            .len();
         let image = DynamicImage::ImageRgb8(quantized.to_rgb_image());
         let protocol = self.protocol(image, job.cells)?;
         let stats = PreviewStats {
             colours: quantized.palette.len(),
             psnr: quantized.psnr,
-            png_bytes,
             preview_size: (quantized.width, quantized.height),
         };
         let palette = Arc::new(PaletteData {

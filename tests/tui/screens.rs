@@ -42,7 +42,6 @@ fn loading_then_loaded_then_error() {
         stats: PreviewStats {
             colours: 16,
             psnr: 29.04,
-            png_bytes: 48_200,
             preview_size: (700, 520),
         },
         full_size: (5472, 3648),
@@ -135,7 +134,6 @@ fn chart_pane_with_scatter_palette_and_curve() {
         stats: PreviewStats {
             colours: 4,
             psnr: 29.04,
-            png_bytes: 48_200,
             preview_size: (700, 520),
         },
         full_size: (4224, 3168),

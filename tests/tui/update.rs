@@ -10,7 +10,6 @@ fn stats() -> PreviewStats {
     PreviewStats {
         colours: 16,
         psnr: 31.5,
-        png_bytes: 12_345,
         preview_size: (400, 300),
     }
 }
