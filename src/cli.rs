@@ -52,6 +52,11 @@ struct TuiArgs {
     /// Initial colour space for clustering (`c` toggles it).
     #[arg(long, value_enum, default_value_t = Space::Srgb)]
     space: Space,
+    /// Memory for cached previews (decoded working copies and compressed pictures), in MB;
+    /// the current photo's full-resolution copy comes on top.
+    #[arg(long, value_name = "MB", default_value_t = 192,
+          value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    cache_mb: u64,
 }
 
 /// `--protocol` values.
@@ -162,6 +167,7 @@ impl Cli {
                     out_dir: t.output,
                     k: t.k,
                     space: t.space.into(),
+                    cache_bytes: usize::try_from(t.cache_mb << 20).unwrap_or(usize::MAX),
                 })
             }
             Some(CliCommand::Compress(a)) => {

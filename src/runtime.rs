@@ -39,6 +39,8 @@ pub struct Options {
     pub k: u16,
     /// Initial colour space.
     pub space: ColorSpace,
+    /// Byte budget of the preview caches (`--cache-mb`).
+    pub cache_bytes: usize,
 }
 
 /// Run the TUI until the user quits, a signal arrives or something breaks.
@@ -121,9 +123,9 @@ fn event_loop(
         let Ok(msg) = rx.recv() else {
             return Ok(Exit::Quit);
         };
-        effects = handle(msg, &mut app, worker, tx)?;
+        effects = handle(msg, &mut app, worker, tx, options.cache_bytes)?;
         while let Ok(msg) = rx.try_recv() {
-            effects.extend(handle(msg, &mut app, worker, tx)?);
+            effects.extend(handle(msg, &mut app, worker, tx, options.cache_bytes)?);
         }
     }
 }
@@ -134,12 +136,13 @@ fn handle(
     app: &mut App,
     worker: &mut Option<Worker>,
     tx: &Sender<Msg>,
+    cache_bytes: usize,
 ) -> std::io::Result<Vec<Effect>> {
     let Msg::Graphics(picker) = msg else {
         return Ok(app.update(msg));
     };
     let protocol = picker.protocol_type();
-    *worker = Some(Worker::spawn(*picker, tx.clone())?);
+    *worker = Some(Worker::with_cache(*picker, tx.clone(), cache_bytes)?);
     spawn_input_thread(tx.clone())?;
     Ok(app.update(Msg::GraphicsReady {
         protocol: term::protocol_name(protocol).to_owned(),

@@ -50,6 +50,8 @@ use crate::text;
 const DECODED_CAPACITY: usize = 6;
 /// Quantized previews kept: going back to a k or a photo is instant.
 const RESULTS_CAPACITY: usize = 48;
+/// Default byte budget of those two caches together (`--cache-mb`).
+pub const DEFAULT_CACHE_BYTES: usize = 192 << 20;
 /// Full-resolution figures kept (a few numbers each).
 const FULL_STATS_CAPACITY: usize = 256;
 /// The full-resolution stage starts only after the user has rested this long: its decode and
@@ -98,13 +100,27 @@ impl Worker {
     /// # Errors
     /// Only if the OS refuses to start a thread.
     pub fn spawn(picker: Picker, tx: Sender<Msg>) -> std::io::Result<Self> {
+        Self::with_cache(picker, tx, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`Worker::spawn`] with a byte budget for the decoded working copies and compressed
+    /// previews (half each). The current photo's full-resolution copy, needed by the
+    /// full-resolution stage, comes on top: one photo at a time.
+    ///
+    /// # Errors
+    /// Only if the OS refuses to start a thread.
+    pub fn with_cache(
+        picker: Picker,
+        tx: Sender<Msg>,
+        cache_bytes: usize,
+    ) -> std::io::Result<Self> {
         let slot = Arc::new(Slot::default());
         let latest = Arc::new(AtomicU64::new(0));
         let started = Arc::new(AtomicU64::new(0));
         let mut engine = Engine {
             picker: working_picker(picker),
-            decoded: Lru::new(DECODED_CAPACITY),
-            results: Lru::new(RESULTS_CAPACITY),
+            decoded: Lru::with_budget(DECODED_CAPACITY, cache_bytes / 2),
+            results: Lru::with_budget(RESULTS_CAPACITY, cache_bytes / 2),
             full: Lru::new(1),
             fresh_full: None,
             full_stats: Lru::new(FULL_STATS_CAPACITY),
@@ -498,8 +514,11 @@ impl Engine {
             counts: quantized.counts,
         });
         let psnr = stats.psnr;
-        self.results
-            .put(key, (protocol.clone(), stats.clone(), palette.clone()));
+        self.results.put(
+            key,
+            (protocol.clone(), stats.clone(), palette.clone()),
+            picture_bytes(&decoded.pixels),
+        );
         send(Outcome::Quantized {
             generation,
             protocol: Box::new(protocol),
@@ -535,7 +554,7 @@ impl Engine {
                 update: ChartUpdate::Curve(points.clone()),
             });
         };
-        self.curves.put(key.clone(), points.clone());
+        self.curves.put(key.clone(), points.clone(), 0);
         send_points(&points);
         let cancel = || !current();
         let no_progress = |_: &Progress<'_>| {};
@@ -557,7 +576,7 @@ impl Engine {
                 return; // superseded; the points so far are cached
             };
             points.push((k, quantized.psnr));
-            self.curves.put(key.clone(), points.clone());
+            self.curves.put(key.clone(), points.clone(), 0);
             send_points(&points);
         }
     }
@@ -577,7 +596,7 @@ impl Engine {
             None => self.compute_full_stats(job, current),
         };
         if let Some(stats) = stats {
-            self.full_stats.put(key, stats);
+            self.full_stats.put(key, stats, 0);
             send(Outcome::FullStats {
                 generation: job.generation,
                 stats,
@@ -617,7 +636,7 @@ impl Engine {
                 }
                 let histogram = Histogram::new(&pixels);
                 let full = Arc::new(Full { pixels, histogram });
-                self.full.put(job.path.clone(), full.clone());
+                self.full.put(job.path.clone(), full.clone(), 0);
                 full
             }
         };
@@ -729,7 +748,12 @@ impl Engine {
             original,
             full_size,
         });
-        self.decoded.put(key, decoded.clone());
+        let bytes = decoded.pixels.rgb.len() * 3
+            + decoded.pixels.alpha.as_ref().map_or(0, Vec::len)
+            + decoded.histogram.distinct() * 7
+            + decoded.sample.len() * 3
+            + picture_bytes(&decoded.pixels);
+        self.decoded.put(key, decoded.clone(), bytes);
         Ok(decoded)
     }
 
@@ -748,4 +772,10 @@ impl Engine {
             .new_protocol(image, cells, Resize::Fit(Some(FilterType::Triangle)))
             .map_err(|e| format!("terminal image encoding: {e}"))
     }
+}
+
+/// What a picture of the working copy's size holds at most once encoded for the terminal
+/// (raw RGBA; kitty's deflated transmissions and sixel are smaller).
+fn picture_bytes(pixels: &Pixels) -> usize {
+    pixels.rgb.len() * 4
 }
