@@ -383,10 +383,13 @@ fn first_frame_budget(opts: &Opts, scratch: &Path, report: &mut Report) -> Resul
         first,
     );
     if opts.protocol != "halfblocks" {
+        // Two photos' two panes: the first ↓ is answered at once (a single ↓ must not wait
+        // for a debounce; a real keyboard's repeat delay also shows that photo for ~0.5 s),
+        // then only the photo the keys stop on. Sending every photo passed would be 100.
         report.add(
-            "image sequences while holding ↓ over 50 photos",
+            "image sequences while holding ↓ over 50 photos (first + last photo, 2 panes)",
             "",
-            Some(2.0),
+            Some(4.0),
             held,
         );
     }
