@@ -126,18 +126,27 @@ struct Neighbours {
 impl Neighbours {
     fn new(c: &[[f32; 3]]) -> Neighbours {
         let k = c.len();
-        let mut rows = Vec::with_capacity(k * k.saturating_sub(1));
-        for (a, &ca) in c.iter().enumerate() {
-            let start = rows.len();
-            for (j, &cj) in c.iter().enumerate() {
-                if j != a {
-                    // k <= 256.
+        let mut rows = vec![(0.0f32, 0u32); k * k.saturating_sub(1)];
+        // Rows are independent; sorting them is most of the cost of a step at large k.
+        rows.par_chunks_mut(k.saturating_sub(1).max(1))
+            .enumerate()
+            .for_each(|(a, row)| {
+                // (distance bits, index) as one u64: a distance is never negative, so its bits
+                // sort like the value, and ties go to the lower index; integer keys sort
+                // several times faster than a comparison closure.
+                let mut keys: Vec<u64> = (0..k)
+                    .filter(|&j| j != a)
+                    .map(|j| (u64::from(dist2(c[a], c[j]).sqrt().to_bits()) << 32) | j as u64)
+                    .collect();
+                keys.sort_unstable();
+                for (slot, key) in row.iter_mut().zip(keys) {
+                    // The high half holds the distance's bits, the low half the index (< 256).
                     #[allow(clippy::cast_possible_truncation)]
-                    rows.push((dist2(ca, cj).sqrt(), j as u32));
+                    {
+                        *slot = (f32::from_bits((key >> 32) as u32), key as u32);
+                    }
                 }
-            }
-            rows[start..].sort_unstable_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-        }
+            });
         Neighbours { k, rows }
     }
 
