@@ -331,22 +331,14 @@ fn quantize_in_pool(
                 .unwrap_or(0);
             colour_index.get(starts[r] + at).copied().unwrap_or(0)
         };
-        pixels
-            .rgb
-            .par_chunks(PIXEL_CHUNK)
-            .flat_map_iter(|c| c.iter().map(|&c| find(c)))
-            .collect()
+        remap_with(&pixels.rgb, find)
     } else {
         // A 16 MB colour → entry table: one lookup per pixel, spread over the cores.
         let mut table = vec![0u8; 1 << 24];
         for (&c, &i) in histogram.colours.iter().zip(&colour_index) {
             table[key(c)] = i;
         }
-        pixels
-            .rgb
-            .par_chunks(PIXEL_CHUNK)
-            .flat_map_iter(|c| c.iter().map(|&c| table[key(c)]))
-            .collect()
+        remap_with(&pixels.rgb, |c| table.get(key(c)).copied().unwrap_or(0))
     };
     let sq: u64 = histogram
         .colours
@@ -366,6 +358,19 @@ fn quantize_in_pool(
         psnr: psnr(mse),
         iterations,
     })
+}
+
+/// `index` of every pixel, written in place chunk by chunk over the cores.
+fn remap_with(rgb: &[[u8; 3]], index: impl Fn([u8; 3]) -> u8 + Sync) -> Vec<u8> {
+    let mut out = vec![0u8; rgb.len()];
+    out.par_chunks_mut(PIXEL_CHUNK)
+        .zip(rgb.par_chunks(PIXEL_CHUNK))
+        .for_each(|(out, rgb)| {
+            for (o, &c) in out.iter_mut().zip(rgb) {
+                *o = index(c);
+            }
+        });
+    out
 }
 
 fn err2(a: [u8; 3], b: [u8; 3]) -> u64 {
