@@ -4,10 +4,12 @@
 //! header and checked against a pixel budget *before* any pixel buffer is allocated, so a
 //! decompression bomb is refused with a clear error; `image::Limits::max_alloc` backs that up
 //! inside the decoders. EXIF orientation is applied, so the result is upright as displayed.
-//! Animated formats give their first frame. This module does not resize, cluster or encode.
+//! Animated formats give their first frame. Only regular files are opened, and never in a way
+//! that can block (a named pipe or a device where a photo was expected is refused by its file
+//! type, so `/dev/zero` cannot be read forever). This module does not resize, cluster or encode.
 
-use std::fs::File;
-use std::io::{self, BufReader, Read as _};
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Cursor, Read as _, Seek};
 use std::path::Path;
 
 use image::{DynamicImage, ImageDecoder as _, ImageError, ImageReader, Limits};
@@ -43,6 +45,9 @@ pub enum DecodeError {
     /// The file has zero bytes.
     #[error("empty file (0 bytes)")]
     Empty,
+    /// The path is a folder, a named pipe, a device or a socket, not a file.
+    #[error("not a regular file ({0})")]
+    NotRegularFile(&'static str),
     /// The content is not an image format kquant can decode.
     #[error("not a supported image (unknown format)")]
     UnknownFormat,
@@ -51,7 +56,7 @@ pub enum DecodeError {
     Unsupported(#[source] ImageError),
     /// The image is larger than the pixel budget.
     #[error(
-        "image is {width}x{height} ({} MP), above the {} MP limit (--max-pixels)",
+        "image is {width}x{height} ({}), above the {} limit (--max-pixels)",
         megapixels(u64::from(*width) * u64::from(*height)),
         megapixels(*max_pixels)
     )]
@@ -82,14 +87,17 @@ pub enum DecodeError {
     },
 }
 
+/// "900 MP", "9.0 MP", "0.3 MP", or "1000 px" below 0.1 MP (a low `--max-pixels` must not
+/// read as "0.0 MP").
 fn megapixels(pixels: u64) -> String {
-    // Whole megapixels when large, one decimal otherwise ("0.3 MP").
     #[allow(clippy::cast_precision_loss)]
     let mp = pixels as f64 / 1e6;
     if mp >= 10.0 {
-        format!("{mp:.0}")
+        format!("{mp:.0} MP")
+    } else if pixels >= 100_000 {
+        format!("{mp:.1} MP")
     } else {
-        format!("{mp:.1}")
+        format!("{pixels} px")
     }
 }
 
@@ -118,28 +126,96 @@ fn alloc_cap(max_pixels: u64) -> u64 {
     max_pixels.saturating_mul(8).saturating_add(SLACK)
 }
 
+/// What kind of non-file `meta` describes, or `None` for a regular file.
+fn special_kind(meta: &fs::Metadata) -> Option<&'static str> {
+    let ft = meta.file_type();
+    if ft.is_file() {
+        return None;
+    }
+    if ft.is_dir() {
+        return Some("a folder");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if ft.is_fifo() {
+            return Some("a named pipe");
+        }
+        if ft.is_char_device() {
+            return Some("a character device");
+        }
+        if ft.is_block_device() {
+            return Some("a block device");
+        }
+        if ft.is_socket() {
+            return Some("a socket");
+        }
+    }
+    Some("not a file")
+}
+
+/// Opens `path` for reading if it is a regular file (after following symlinks).
+///
+/// The type is checked before opening, so no device or pipe is ever opened in the usual case;
+/// and the open itself is non-blocking and checked again on the open handle, so a path swapped
+/// for a named pipe in between cannot hang the caller either. Never opens for writing.
+pub fn open_regular(path: &Path) -> Result<File, DecodeError> {
+    let before = fs::metadata(path).map_err(DecodeError::Io)?;
+    if let Some(kind) = special_kind(&before) {
+        return Err(DecodeError::NotRegularFile(kind));
+    }
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // O_NONBLOCK: opening a FIFO for reading returns at once instead of waiting for a
+        // writer (it changes nothing for regular files). O_NOCTTY: a terminal device never
+        // becomes our controlling terminal.
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = options.open(path).map_err(DecodeError::Io)?;
+    let after = file.metadata().map_err(DecodeError::Io)?;
+    if let Some(kind) = special_kind(&after) {
+        return Err(DecodeError::NotRegularFile(kind));
+    }
+    Ok(file)
+}
+
 /// Decodes `path` into an upright image, refusing anything above `opts.max_pixels`.
 pub fn decode(path: &Path, opts: &DecodeOptions) -> Result<DynamicImage, DecodeError> {
-    let file = File::open(path).map_err(DecodeError::Io)?;
-    let meta = file.metadata().map_err(DecodeError::Io)?;
-    if meta.is_dir() {
-        return Err(DecodeError::Io(io::Error::new(
-            io::ErrorKind::IsADirectory,
-            "is a directory",
-        )));
-    }
-    if meta.len() == 0 {
+    let file = open_regular(path)?;
+    if file.metadata().map_err(DecodeError::Io)?.len() == 0 {
         return Err(DecodeError::Empty);
     }
-    let mut reader = ImageReader::new(BufReader::new(file))
+    decode_from(BufReader::new(file), opts)
+}
+
+/// [`decode`] for an image already in memory (the same checks and limits).
+pub fn decode_bytes(bytes: &[u8], opts: &DecodeOptions) -> Result<DynamicImage, DecodeError> {
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    decode_from(Cursor::new(bytes), opts)
+}
+
+fn decode_from<R: BufRead + Seek>(
+    reader: R,
+    opts: &DecodeOptions,
+) -> Result<DynamicImage, DecodeError> {
+    let mut reader = ImageReader::new(reader)
         .with_guessed_format()
         .map_err(DecodeError::Io)?;
     if reader.format().is_none() {
         return Err(DecodeError::UnknownFormat);
     }
-    // Headers only at this point: the real limit is set once the dimensions are known, so the
-    // "too large" error can name them.
-    reader.no_limits();
+    // The allocation cap applies from the first byte: some decoders allocate while reading
+    // headers (the PNG decoder inflates an iCCP profile before the image data, and takes its
+    // limit only at construction). No width/height limit here: the dimensions are checked
+    // below so the "too large" error can name them.
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(alloc_cap(opts.max_pixels));
+    reader.limits(limits.clone());
     let mut decoder = reader.into_decoder().map_err(classify)?;
     let (width, height) = decoder.dimensions();
     if u64::from(width) * u64::from(height) > opts.max_pixels {
@@ -152,14 +228,13 @@ pub fn decode(path: &Path, opts: &DecodeOptions) -> Result<DynamicImage, DecodeE
     if width == 0 || height == 0 {
         return Err(DecodeError::ZeroSize { width, height });
     }
-    let mut limits = Limits::default();
-    limits.max_alloc = Some(alloc_cap(opts.max_pixels));
     decoder.set_limits(limits).map_err(classify)?;
     // A broken EXIF block must not sink an otherwise good image: treat it as "no rotation".
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(classify)?;
+    // Rotation keeps the pixel count, so it stays within the budget checked above.
     img.apply_orientation(orientation);
     Ok(img)
 }
@@ -174,9 +249,12 @@ const IMAGE_EXTENSIONS: &[&str] = &[
 ];
 
 /// Cheap test for "worth trying to decode": a known image extension, or magic bytes that
-/// `image` recognises. Used to skip non-images when walking folders; never opens more than the
-/// first 32 bytes.
+/// `image` recognises. Used to skip non-images when walking folders; never reads more than the
+/// first 32 bytes, and never opens anything but a regular file (see [`open_regular`]).
 pub fn sniff_image(path: &Path) -> bool {
+    if fs::metadata(path).map_or(true, |m| !m.is_file()) {
+        return false;
+    }
     let known_ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -185,7 +263,7 @@ pub fn sniff_image(path: &Path) -> bool {
         return true;
     }
     let mut head = [0u8; 32];
-    let Ok(mut file) = File::open(path) else {
+    let Ok(mut file) = open_regular(path) else {
         return false;
     };
     let mut n = 0;
@@ -215,6 +293,21 @@ mod tests {
             e.to_string(),
             "image is 30000x30000 (900 MP), above the 200 MP limit (--max-pixels)"
         );
+    }
+
+    #[test]
+    fn small_budgets_are_not_rounded_to_zero() {
+        let e = DecodeError::TooLarge {
+            width: 100,
+            height: 20,
+            max_pixels: 1000,
+        };
+        assert_eq!(
+            e.to_string(),
+            "image is 100x20 (2000 px), above the 1000 px limit (--max-pixels)"
+        );
+        assert_eq!(megapixels(250_000), "0.2 MP");
+        assert_eq!(megapixels(99_999), "99999 px");
     }
 
     #[test]
