@@ -217,25 +217,10 @@ fn table(report: &Report) -> String {
     out
 }
 
-/// JSON string literal (RFC 8259 escaping). Hand-written: one document, no serde needed.
+/// JSON string literal: RFC 8259 escaping, plus `\uXXXX` for DEL, C1 and bidi/format
+/// characters so the raw document is terminal-safe (see `text::json_string`).
 fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 || c == '\u{7f}' || c == '\u{2028}' || c == '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", u32::from(c)));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    kquant::text::json_string(s)
 }
 
 fn json_f64(x: f64) -> String {

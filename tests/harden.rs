@@ -9,6 +9,7 @@ use assert_cmd::Command;
 
 mod bombs;
 mod degenerate;
+mod files;
 mod inputs;
 mod malformed;
 
