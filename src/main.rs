@@ -47,6 +47,8 @@ fn tui(options: kquant::runtime::Options) -> ExitCode {
 }
 
 fn compress(settings: &batch::Settings, json: bool) -> ExitCode {
+    // SIGINT/SIGTERM/SIGHUP cancel the run: files in flight leave no temp file, exit 128 + sig.
+    let interrupt = batch::Interrupt::install().unwrap_or_default();
     let plan = batch::plan(&settings.inputs, &settings.out_dir);
     for f in &plan.failures {
         eprintln!("{}", failure_line(f));
@@ -79,7 +81,7 @@ fn compress(settings: &batch::Settings, json: bool) -> ExitCode {
             None => print(),
         }
     };
-    let mut report = batch::run(&plan.jobs, settings, &on_done);
+    let mut report = batch::run_cancellable(&plan.jobs, settings, &|| interrupt.is_set(), &on_done);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -97,6 +99,13 @@ fn compress(settings: &batch::Settings, json: bool) -> ExitCode {
     let _ = stdout
         .write_all(out.as_bytes())
         .and_then(|()| stdout.flush());
+    if let Some(code) = interrupt.exit_code() {
+        eprintln!(
+            "kquant: interrupted; {} file(s) not compressed",
+            report.cancelled
+        );
+        return ExitCode::from(code);
+    }
     if report.failures.is_empty() {
         ExitCode::SUCCESS
     } else {

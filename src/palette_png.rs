@@ -273,6 +273,18 @@ fn quantise_alpha(a: u8, step: u32) -> u8 {
     u8::try_from(level.min(255)).unwrap_or(255)
 }
 
+/// Prefix and suffix of the temp files [`save_atomic`] writes next to their destination.
+pub const TEMP_PREFIX: &str = ".kquant-";
+/// See [`TEMP_PREFIX`].
+pub const TEMP_SUFFIX: &str = ".tmp";
+
+/// True for a name [`save_atomic`] uses for its temp files (`.kquant-XXXXXX.tmp`): a file
+/// left behind by a killed process, never an output or an input.
+pub fn is_temp_file_name(name: &std::ffi::OsStr) -> bool {
+    name.to_str()
+        .is_some_and(|n| n.starts_with(TEMP_PREFIX) && n.ends_with(TEMP_SUFFIX))
+}
+
 /// Writes `bytes` to `dest` atomically, refusing to replace any of `protected_inputs`.
 ///
 /// The parent folder is created if needed. `dest` is resolved (canonical parent + file name,
@@ -305,7 +317,7 @@ pub fn save_atomic(bytes: &[u8], dest: &Path, protected_inputs: &[&Path]) -> Res
     }
     let dir = resolved.parent().unwrap_or(Path::new("."));
     let mut builder = tempfile::Builder::new();
-    builder.prefix(".kquant-").suffix(".tmp");
+    builder.prefix(TEMP_PREFIX).suffix(TEMP_SUFFIX);
     // Temp files are private (0600) by default; the output is an ordinary file, so ask for
     // 0666 and let the umask decide, as any other program's output would.
     #[cfg(unix)]

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 
+mod atomic;
 mod bombs;
 mod degenerate;
 mod files;
@@ -50,4 +51,11 @@ pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
         .collect();
     v.sort();
     v
+}
+
+/// True for the temp-file names `save_atomic` uses.
+pub fn is_temp(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with(".kquant-") && n.ends_with(".tmp"))
 }
