@@ -11,6 +11,7 @@ mod atomic;
 mod bombs;
 mod degenerate;
 mod files;
+mod fuzz;
 mod inputs;
 mod malformed;
 
