@@ -205,3 +205,32 @@ fn every_exif_orientation_comes_out_upright() {
         assert_eq!((info.width, info.height), (64, 32), "corrupt EXIF #{i}");
     }
 }
+
+#[test]
+fn low_peak_conversion_gives_the_same_pixels() {
+    let rich = inputs::rich(23, 17);
+    let rgba = DynamicImage::ImageRgba8(RgbaImage::from_fn(23, 17, |x, y| {
+        Rgba([
+            (x * 11) as u8,
+            (y * 15) as u8,
+            7,
+            if x % 3 == 0 { 255 } else { (x * y) as u8 },
+        ])
+    }));
+    let opaque = DynamicImage::ImageRgba8(rich.to_rgba8());
+    for img in [
+        rich.clone(),
+        DynamicImage::ImageRgb16(rich.to_rgb16()),
+        DynamicImage::ImageLuma8(rich.to_luma8()),
+        DynamicImage::ImageLuma16(rich.to_luma16()),
+        DynamicImage::ImageLumaA8(rgba.to_luma_alpha8()),
+        DynamicImage::ImageRgba16(rgba.to_rgba16()),
+        DynamicImage::ImageRgb32F(rich.to_rgb32f()),
+        rgba,
+        opaque,
+    ] {
+        let want = Pixels::from_dynamic(&img);
+        let what = format!("{:?}", img.color());
+        assert_eq!(kquant::decode::into_pixels(img), want, "{what}");
+    }
+}
