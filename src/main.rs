@@ -51,7 +51,7 @@ fn compress(settings: &batch::Settings, json: bool) -> ExitCode {
     let interrupt = batch::Interrupt::install().unwrap_or_default();
     let plan = batch::plan(&settings.inputs, &settings.out_dir);
     for f in &plan.failures {
-        eprintln!("{}", failure_line(f));
+        warn(&failure_line(f));
     }
     let bar = if io::stderr().is_terminal() {
         let bar = ProgressBar::new(plan.jobs.len() as u64);
@@ -67,7 +67,7 @@ fn compress(settings: &batch::Settings, json: bool) -> ExitCode {
     let on_done = |r: Result<&Outcome, &Failure>| {
         let print = || {
             if let Err(f) = r {
-                eprintln!("{}", failure_line(f));
+                warn(&failure_line(f));
             }
         };
         match &bar {
@@ -100,10 +100,10 @@ fn compress(settings: &batch::Settings, json: bool) -> ExitCode {
         .write_all(out.as_bytes())
         .and_then(|()| stdout.flush());
     if let Some(code) = interrupt.exit_code() {
-        eprintln!(
+        warn(&format!(
             "kquant: interrupted; {} file(s) not compressed",
             report.cancelled
-        );
+        ));
         return ExitCode::from(code);
     }
     if report.failures.is_empty() {
@@ -111,6 +111,12 @@ fn compress(settings: &batch::Settings, json: bool) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// One line on stderr. A closed stderr (`2>&1 | head`) must not stop the run: `eprintln!`
+/// would panic there, so write errors are ignored.
+fn warn(line: &str) {
+    let _ = writeln!(io::stderr().lock(), "{line}");
 }
 
 /// `path: cause` with the whole cause chain (like anyhow's `{:#}`), sanitised.

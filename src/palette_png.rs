@@ -48,6 +48,15 @@ pub enum SaveError {
     /// The destination has no file name (ends in `..` or `/`).
     #[error("output path has no file name")]
     NoFileName,
+    /// The destination folder could not be created (say, `-o` names a file).
+    #[error("cannot create output folder {}", crate::text::sanitize_path(.dir))]
+    CreateDir {
+        /// The folder.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
     /// Creating the folder, writing, syncing or renaming failed.
     #[error("cannot write output")]
     Io(#[from] io::Error),
@@ -298,7 +307,10 @@ pub fn save_atomic(bytes: &[u8], dest: &Path, protected_inputs: &[&Path]) -> Res
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    fs::create_dir_all(parent)?;
+    fs::create_dir_all(parent).map_err(|source| SaveError::CreateDir {
+        dir: parent.to_path_buf(),
+        source,
+    })?;
     let resolved = parent.canonicalize()?.join(name);
     let existing = fs::metadata(&resolved).ok();
     let existing_canon = resolved.canonicalize().ok();

@@ -353,3 +353,45 @@ fn inputs_are_never_written_even_through_links() {
         0o444
     );
 }
+
+#[test]
+fn closed_stderr_and_output_folder_that_is_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(
+        d.join("a.png"),
+        inputs::encode(&inputs::rich(8, 8), ImageFormat::Png),
+    )
+    .unwrap();
+    fs::write(d.join("not-a-folder"), b"x").unwrap();
+    // `-o` names a file: one clear line per input.
+    let assert = kquant()
+        .arg("compress")
+        .arg(d.join("a.png"))
+        .args(["-k", "4", "-o"])
+        .arg(d.join("not-a-folder"))
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("a.png: cannot create output folder ")
+            && stderr.contains("not-a-folder: File exists"),
+        "{stderr}"
+    );
+    // stderr is a pipe whose reading end is already closed (`2>&1 | head` once head has
+    // quit): the failure lines cannot be written, the run goes on.
+    let out = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = StdCommand::new(bin())
+        .args(["compress", "-k", "4", "-o"])
+        .arg(out.path())
+        .arg(d.join("missing.png"))
+        .arg(d.join("a.png"))
+        .stdout(Stdio::null())
+        .stderr(writer)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(files_under(out.path()), vec![PathBuf::from("a.png")]);
+}
