@@ -12,7 +12,7 @@ use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Cursor, Read as _, Seek};
 use std::path::Path;
 
-use image::{DynamicImage, ImageDecoder as _, ImageError, ImageReader, Limits};
+use image::{DynamicImage, ImageDecoder as _, ImageError, ImageFormat, ImageReader, Limits};
 
 use crate::quant::Pixels;
 
@@ -52,8 +52,8 @@ pub enum DecodeError {
     #[error("not a supported image (unknown format)")]
     UnknownFormat,
     /// The format was recognised but this variant of it is not supported.
-    #[error("unsupported image")]
-    Unsupported(#[source] ImageError),
+    #[error("unsupported image: {}", detail(.0))]
+    Unsupported(ImageError),
     /// The image is larger than the pixel budget.
     #[error(
         "image is {width}x{height} ({}), above the {} limit (--max-pixels)",
@@ -70,13 +70,13 @@ pub enum DecodeError {
     },
     /// A decoder needed more memory than the limit allows.
     #[error("image needs more memory than allowed (--max-pixels)")]
-    MemoryLimit(#[source] ImageError),
+    MemoryLimit(ImageError),
     /// The file ends before the image data does.
-    #[error("truncated image")]
-    Truncated(#[source] ImageError),
+    #[error("truncated image: {}", detail(.0))]
+    Truncated(ImageError),
     /// The data is malformed.
-    #[error("corrupt image")]
-    Corrupt(#[source] ImageError),
+    #[error("corrupt image: {}", detail(.0))]
+    Corrupt(ImageError),
     /// The header claims a zero-sized image.
     #[error("image has no pixels ({width}x{height})")]
     ZeroSize {
@@ -101,6 +101,27 @@ fn megapixels(pixels: u64) -> String {
     }
 }
 
+/// The decoder's explanation on one line. Decoder errors are kept as the variants' payload
+/// but not exposed as `source()`: their `Display` already ends with their causes, so printing
+/// the chain (`path: error: source: source`) said everything two or three times.
+fn detail(err: &ImageError) -> String {
+    let text = err.to_string();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.join("; ")
+}
+
+/// True when a decoder's message says the data ended early.
+fn says_truncated(err: &ImageError) -> bool {
+    let text = err.to_string().to_ascii_lowercase();
+    ["eof", "end of file", "not enough bytes", "unexpected end"]
+        .iter()
+        .any(|s| text.contains(s))
+}
+
 fn classify(err: ImageError) -> DecodeError {
     match err {
         ImageError::IoError(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
@@ -110,7 +131,7 @@ fn classify(err: ImageError) -> DecodeError {
         e @ ImageError::Limits(_) => DecodeError::MemoryLimit(e),
         e @ ImageError::Unsupported(_) => DecodeError::Unsupported(e),
         e @ (ImageError::Decoding(_) | ImageError::Parameter(_) | ImageError::Encoding(_)) => {
-            if e.to_string().to_ascii_lowercase().contains("eof") {
+            if says_truncated(&e) {
                 DecodeError::Truncated(e)
             } else {
                 DecodeError::Corrupt(e)
@@ -182,6 +203,12 @@ pub fn open_regular(path: &Path) -> Result<File, DecodeError> {
     Ok(file)
 }
 
+/// What the PNG decoder may allocate for itself. An iCCP colour profile is inflated while the
+/// headers are read, and dropped once it passes the limit; with the whole allocation cap (1.6
+/// GB at the default budget) a 4 MB file could take that much. 256 MiB still holds one row
+/// of any PNG up to 33 million pixels wide (16-bit RGBA).
+const PNG_INTERNAL_CAP: u64 = 256 << 20;
+
 /// Decodes `path` into an upright image, refusing anything above `opts.max_pixels`.
 pub fn decode(path: &Path, opts: &DecodeOptions) -> Result<DynamicImage, DecodeError> {
     let file = open_regular(path)?;
@@ -215,7 +242,13 @@ fn decode_from<R: BufRead + Seek>(
     // below so the "too large" error can name them.
     let mut limits = Limits::default();
     limits.max_alloc = Some(alloc_cap(opts.max_pixels));
-    reader.limits(limits.clone());
+    let mut construction = limits.clone();
+    if reader.format() == Some(ImageFormat::Png) {
+        // The PNG decoder keeps this first limit for everything it allocates itself (chunk
+        // buffers, the iCCP profile, one row), never for the image, which `image` allocates.
+        construction.max_alloc = Some(alloc_cap(opts.max_pixels).min(PNG_INTERNAL_CAP));
+    }
+    reader.limits(construction);
     let mut decoder = reader.into_decoder().map_err(classify)?;
     let (width, height) = decoder.dimensions();
     if u64::from(width) * u64::from(height) > opts.max_pixels {

@@ -32,6 +32,13 @@ fn huge_headers() -> Vec<(&'static str, Vec<u8>, u32, u32)> {
         ),
         ("jpeg", inputs::jpeg_claiming(65535, 65535), 65535, 65535),
         ("gif", inputs::gif_claiming(65535, 65535), 65535, 65535),
+        // The screen says 16×16, the first frame 65535×65535.
+        (
+            "gif-frame",
+            inputs::gif_frame_claiming(65535, 65535),
+            16,
+            16,
+        ),
         ("webp", inputs::webp_claiming(16383, 16383), 16383, 16383),
         (
             "webp-canvas",
@@ -190,6 +197,21 @@ fn compress_refuses_bombs_in_bounded_memory() {
             std::path::PathBuf::from("small.png")
         ]
     );
+    // At the default budget too: the PNG decoder's own allocations are capped at 256 MiB,
+    // far below the 1.6 GB image cap, so the 4 GiB profile still fits in 1 GB.
+    let out = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new("sh")
+        .env("KQUANT", assert_cmd::cargo::cargo_bin("kquant"))
+        .arg("-c")
+        .arg(r#"ulimit -v 1000000 && exec "$KQUANT" "$@""#)
+        .arg("sh")
+        .args(["compress", "-k", "4", "-o"])
+        .arg(out.path())
+        .arg(d.join("iccp.png"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
 }
 
 #[test]

@@ -185,13 +185,19 @@ fn every_exif_orientation_comes_out_upright() {
         (8, (32, 64), GREEN, WHITE),
     ];
     for (o, size, tl, tr) in cases {
-        let info = through(&inputs::jpeg_with_exif(&inputs::exif_orientation(o)), 4);
-        assert_eq!((info.width, info.height), size, "orientation {o}");
-        let (got_tl, got_tr) = corners(&info);
-        assert!(
-            near(got_tl, tl) && near(got_tr, tr),
-            "orientation {o}: {got_tl:?} {got_tr:?}"
-        );
+        let exif = inputs::exif_orientation(o);
+        for (what, bytes) in [
+            ("JPEG", inputs::jpeg_with_exif(&exif)),
+            ("PNG", inputs::png_with_exif(&exif)),
+        ] {
+            let info = through(&bytes, 4);
+            assert_eq!((info.width, info.height), size, "{what} orientation {o}");
+            let (got_tl, got_tr) = corners(&info);
+            assert!(
+                near(got_tl, tl) && near(got_tr, tr),
+                "{what} orientation {o}: {got_tl:?} {got_tr:?}"
+            );
+        }
     }
     // Invalid values and broken EXIF blocks: the image as stored.
     for o in [0, 9, 255, 65535] {

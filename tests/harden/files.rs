@@ -404,3 +404,47 @@ fn long_names_and_leading_dashes() {
         .assert()
         .code(2);
 }
+
+/// The TUI's folder scan shares the rules: pipes, devices, links, temp files and folders
+/// named like photos are not listed, names are sanitised, and it finishes.
+#[test]
+fn scan_lists_only_regular_images() {
+    use kquant::msg::Msg;
+    use kquant::scan::{self, ScanOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_png(&d.join("good.png"));
+    write_png(&d.join("esc\x1b[2J\u{202E}.png"));
+    write_png(&d.join("no-extension"));
+    write_png(&d.join(".kquant-abc123.tmp"));
+    mkfifo(&d.join("pipe.png"));
+    mkfifo(&d.join("pipe-no-extension"));
+    symlink("/dev/zero", d.join("zero.png")).unwrap();
+    symlink("/dev/zero", d.join("zero")).unwrap();
+    symlink("loop", d.join("loop")).unwrap();
+    fs::create_dir(d.join("folder.jpg")).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    scan::spawn(
+        ScanOptions {
+            root: d.to_path_buf(),
+            max_depth: None,
+        },
+        tx,
+    )
+    .unwrap();
+    let mut found = Vec::new();
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap() {
+            Msg::Scan(batch) => {
+                assert!(batch.errors.is_empty(), "{:?}", batch.errors);
+                found.extend(batch.entries.into_iter().map(|e| e.display));
+            }
+            Msg::ScanDone => break,
+            _ => panic!("unexpected message"),
+        }
+    }
+    assert_eq!(
+        found,
+        vec!["esc\\x1b[2J\\u{202e}.png", "good.png", "no-extension"]
+    );
+}

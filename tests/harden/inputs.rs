@@ -264,9 +264,15 @@ pub fn jpeg_with_exif(exif: &[u8]) -> Vec<u8> {
 
 /// A 16×16 GIF whose screen and first frame claim w×h.
 pub fn gif_claiming(w: u16, h: u16) -> Vec<u8> {
-    let mut gif = encode(&rich(16, 16), ImageFormat::Gif);
+    let mut gif = gif_frame_claiming(w, h);
     gif[6..8].copy_from_slice(&w.to_le_bytes());
     gif[8..10].copy_from_slice(&h.to_le_bytes());
+    gif
+}
+
+/// A 16×16 GIF (screen 16×16) whose first frame alone claims w×h.
+pub fn gif_frame_claiming(w: u16, h: u16) -> Vec<u8> {
+    let mut gif = encode(&rich(16, 16), ImageFormat::Gif);
     let flags = gif[10];
     let mut pos = 13;
     if flags & 0x80 != 0 {
@@ -342,4 +348,22 @@ pub fn tiff_claiming(w: u32, h: u32) -> Vec<u8> {
         tiff[e + 8..e + 12].copy_from_slice(&value.to_le_bytes());
     }
     tiff
+}
+
+/// The 64×32 quadrant picture as a PNG with an eXIf chunk (EXIF without the "Exif\0\0"
+/// prefix) before the image data.
+pub fn png_with_exif(exif: &[u8]) -> Vec<u8> {
+    let png = encode(
+        &DynamicImage::ImageRgb8(quadrants(64, 32)),
+        ImageFormat::Png,
+    );
+    let after_ihdr = 8 + 8 + 13 + 4;
+    let mut out = png[..after_ihdr].to_vec();
+    png_chunk(
+        &mut out,
+        b"eXIf",
+        exif.strip_prefix(b"Exif\0\0").unwrap_or(exif),
+    );
+    out.extend_from_slice(&png[after_ihdr..]);
+    out
 }

@@ -169,11 +169,19 @@ fn compress_reports_each_damaged_file_and_writes_the_rest() {
         stderr.contains("text.png: not a supported image (unknown format)"),
         "{stderr}"
     );
-    // Every stderr line is `path: cause` for a file of this folder.
+    // Every stderr line is `path: cause` for a file of this folder, says it once (a decoder's
+    // message used to be repeated by its own cause chain) and on one line.
     for line in stderr.lines() {
         assert!(
             line.starts_with(&d.to_string_lossy().into_owned()),
             "{line}"
+        );
+        assert!(!line.contains("\\x0a"), "{line}");
+        let parts: Vec<&str> = line.split(": ").collect();
+        let last = parts[parts.len() - 1];
+        assert!(
+            !parts[..parts.len() - 1].contains(&last),
+            "repeats itself: {line}"
         );
     }
     // Every complete seed was written.
