@@ -1,7 +1,8 @@
 //! Property-based fuzzing of decode → quantize → encode (to memory): arbitrary bytes behind
 //! each format's magic number, and structure-aware mutations (bit flips, byte and word
-//! overwrites with boundary values, insertions, deletions, duplications, truncations) of small
-//! valid PNG, JPEG, GIF, WebP, BMP and TIFF files. Every input must give a clean error or a
+//! overwrites with boundary values, insertions, deletions, duplications, truncations; PNG chunk
+//! CRCs recomputed in half the cases so the mutation gets past the checksum) of small valid
+//! PNG, JPEG, GIF, WebP, BMP and TIFF files. Every input must give a clean error or a
 //! correct indexed PNG; a panic fails the test.
 //!
 //! `cargo test` runs a few hundred cases (a few seconds). For a long run:
@@ -172,6 +173,24 @@ fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
     }
 }
 
+/// Rewrites every PNG chunk CRC (where the chunk is complete), so that a mutation reaches the
+/// chunk parsers and the inflater instead of stopping at the checksum.
+fn fix_png_crcs(bytes: &mut [u8]) {
+    if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return;
+    }
+    let mut pos = 8;
+    while pos + 12 <= bytes.len() {
+        let len = u32::from_be_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        let Some(end) = (pos + 8).checked_add(len).filter(|&e| e + 4 <= bytes.len()) else {
+            return;
+        };
+        let crc = crc32fast::hash(&bytes[pos + 4..end]);
+        bytes[end..end + 4].copy_from_slice(&crc.to_be_bytes());
+        pos = end + 4;
+    }
+}
+
 /// Magic numbers that route random bytes into each decoder.
 const MAGICS: &[&[u8]] = &[
     b"\x89PNG\r\n\x1a\n",
@@ -213,11 +232,15 @@ proptest! {
         mutations in proptest::collection::vec(mutation(), 1..6),
         k in prop_oneof![Just(1u16), Just(2), Just(16), Just(255), Just(256), 1u16..=256],
         small in any::<bool>(),
+        fix_crcs in any::<bool>(),
     ) {
         let (_, original) = &seeds()[seed.index(seeds().len())];
         let mut bytes = original.clone();
         for m in &mutations {
             apply(&mut bytes, m);
+        }
+        if fix_crcs {
+            fix_png_crcs(&mut bytes);
         }
         save_for_post_mortem("mutated", &bytes);
         pipeline(&bytes, k, small);
