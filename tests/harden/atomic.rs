@@ -137,9 +137,11 @@ fn pngs(out: &Path) -> usize {
     files_under(out).iter().filter(|p| !is_temp(p)).count()
 }
 
+/// Sends `signal` through the shell's `kill` builtin (the crate forbids `unsafe`, so no
+/// `libc::kill`; the builtin needs no procps).
 fn kill(child: &Child, signal: &str) {
-    let ok = StdCommand::new("kill")
-        .args([signal, &child.id().to_string()])
+    let ok = StdCommand::new("sh")
+        .args(["-c", "kill \"$0\" \"$1\"", signal, &child.id().to_string()])
         .status()
         .unwrap()
         .success();
