@@ -3,9 +3,11 @@
 //! [`plan`] walks folder arguments (symlinks not followed, non-images skipped by
 //! [`sniff_image`]), maps each input to `out_dir/<relative path>/<stem>.png`, and refuses
 //! outputs that would collide or land on an input. [`run`] compresses the planned jobs with
-//! rayon; every file ends as an [`Outcome`] or a [`Failure`], and one bad file never stops the
-//! others. Progress is reported through an injected callback, so this module has no terminal
-//! code and prints nothing.
+//! rayon; every file ends as an [`Outcome`] or a [`Failure`], and one bad file (or a panic
+//! while compressing it) never stops the others. [`Interrupt`] turns SIGINT/SIGTERM/SIGHUP into
+//! a cancellation, so an interrupted run removes its temp files and ends with 128 + signal.
+//! Progress is reported through an injected callback, so this module has no terminal code and
+//! prints nothing.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
@@ -13,6 +15,8 @@ use std::fs;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
@@ -20,6 +24,64 @@ use rayon::prelude::*;
 use crate::decode::{self, DecodeError, DecodeOptions, sniff_image};
 use crate::palette_png::{self, EncodeError, SaveError};
 use crate::quant::{self, Control, Params};
+
+/// Cancellation of a batch run, set by a signal ([`Interrupt::install`]) or by hand.
+#[derive(Clone, Debug, Default)]
+pub struct Interrupt {
+    /// The signal number that arrived first, or 0.
+    signal: Arc<AtomicUsize>,
+}
+
+impl Interrupt {
+    /// Makes SIGINT, SIGTERM and SIGHUP set this flag instead of killing the process, so files
+    /// in flight are abandoned cleanly (their temp files removed) and the caller can exit with
+    /// 128 + the signal number. A second signal of the same kind ends the process at once
+    /// with that status, so a stuck run can still be stopped.
+    ///
+    /// # Errors
+    /// If a handler cannot be registered.
+    pub fn install() -> io::Result<Interrupt> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        use signal_hook::flag;
+        let interrupt = Interrupt::default();
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            let again = Arc::new(AtomicBool::new(false));
+            // Handlers run in registration order: the exit only fires on the second signal.
+            flag::register_conditional_shutdown(sig, 128 + sig, Arc::clone(&again))?;
+            let number = usize::try_from(sig).unwrap_or(usize::MAX);
+            flag::register_usize(sig, Arc::clone(&interrupt.signal), number)?;
+            flag::register(sig, again)?;
+        }
+        Ok(interrupt)
+    }
+
+    /// Cancels as if `signal` had arrived.
+    pub fn trigger(&self, signal: i32) {
+        let number = usize::try_from(signal).unwrap_or(usize::MAX);
+        let _ = self
+            .signal
+            .compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// The signal that cancelled the run, if any.
+    pub fn signal(&self) -> Option<i32> {
+        match self.signal.load(Ordering::SeqCst) {
+            0 => None,
+            n => i32::try_from(n).ok(),
+        }
+    }
+
+    /// True once cancelled.
+    pub fn is_set(&self) -> bool {
+        self.signal().is_some()
+    }
+
+    /// The shell's convention for a run ended by a signal: 128 + its number.
+    pub fn exit_code(&self) -> Option<u8> {
+        self.signal()
+            .and_then(|s| u8::try_from(128 + s.clamp(0, 127)).ok())
+    }
+}
 
 /// Everything a batch run needs, already validated.
 #[derive(Clone, Debug)]
@@ -111,6 +173,9 @@ pub enum FileError {
     /// The quantizer panicked (a bug); the run goes on.
     #[error("internal error while compressing (panic): {0}")]
     Panic(String),
+    /// The run was interrupted before this file was finished; nothing was written for it.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 /// An input that failed, with its cause.
@@ -138,6 +203,8 @@ pub struct Report {
     pub outcomes: Vec<Outcome>,
     /// Failed files, planning failures first.
     pub failures: Vec<Failure>,
+    /// Files not compressed because the run was interrupted (neither outcomes nor failures).
+    pub cancelled: usize,
 }
 
 /// Finds the input files and decides every output path.
@@ -287,8 +354,12 @@ fn walk(
                 continue;
             }
         };
-        // Symlinks inside folders are not followed (they may point anywhere).
-        if !entry.file_type().is_file() || !sniff_image(entry.path()) {
+        // Symlinks inside folders are not followed (they may point anywhere). A temp file
+        // left by a killed run (`.kquant-*.tmp`) may hold a partial PNG: never an input.
+        if !entry.file_type().is_file()
+            || palette_png::is_temp_file_name(entry.file_name())
+            || !sniff_image(entry.path())
+        {
             continue;
         }
         let Ok(rel) = entry.path().strip_prefix(root) else {
@@ -308,27 +379,61 @@ pub fn run(
     settings: &Settings,
     on_done: &(dyn Fn(Result<&Outcome, &Failure>) + Sync),
 ) -> Report {
+    run_cancellable(jobs, settings, &|| false, on_done)
+}
+
+/// [`run`], stopping early once `cancelled()` turns true: files not started are skipped,
+/// files in flight are abandoned at the next check (between stages and between k-means
+/// iterations) and leave no temp file. Neither kind is reported to `on_done`; both are
+/// counted in [`Report::cancelled`].
+pub fn run_cancellable(
+    jobs: &[Job],
+    settings: &Settings,
+    cancelled: &(dyn Fn() -> bool + Sync),
+    on_done: &(dyn Fn(Result<&Outcome, &Failure>) + Sync),
+) -> Report {
     let protected: Vec<&Path> = jobs.iter().map(|j| j.input.as_path()).collect();
-    let results: Vec<Result<Outcome, Failure>> =
-        jobs.par_iter()
-            .with_max_len(1)
-            .map(|job| {
-                let result = panic::catch_unwind(AssertUnwindSafe(|| {
-                    compress_one(job, settings, &protected)
-                }))
+    run_with(jobs, cancelled, on_done, &|job| {
+        compress_one_cancellable(job, settings, &protected, cancelled)
+    })
+}
+
+/// The scheduling of [`run_cancellable`] around any per-file `work`: one file per rayon task,
+/// each under `catch_unwind`, so a panic becomes that file's [`FileError::Panic`] and the run
+/// goes on. A panicking `on_done` (say, printing to a closed pipe) is contained too.
+pub fn run_with(
+    jobs: &[Job],
+    cancelled: &(dyn Fn() -> bool + Sync),
+    on_done: &(dyn Fn(Result<&Outcome, &Failure>) + Sync),
+    work: &(dyn Fn(&Job) -> Result<Outcome, FileError> + Sync),
+) -> Report {
+    let results: Vec<Result<Outcome, Failure>> = jobs
+        .par_iter()
+        .with_max_len(1)
+        .map(|job| {
+            if cancelled() {
+                return Err(Failure {
+                    path: job.input.clone(),
+                    error: FileError::Cancelled,
+                });
+            }
+            let result = panic::catch_unwind(AssertUnwindSafe(|| work(job)))
                 .unwrap_or_else(|payload| Err(FileError::Panic(panic_message(payload.as_ref()))))
                 .map_err(|error| Failure {
                     path: job.input.clone(),
                     error,
                 });
-                on_done(result.as_ref());
-                result
-            })
-            .collect();
+            if !matches!(&result, Err(f) if matches!(f.error, FileError::Cancelled)) {
+                let _ = panic::catch_unwind(AssertUnwindSafe(|| on_done(result.as_ref())));
+            }
+            result
+        })
+        .collect();
     let mut report = Report::default();
     for r in results {
         match r {
             Ok(o) => report.outcomes.push(o),
+            Err(f) if matches!(f.error, FileError::Cancelled) => report.cancelled += 1,
             Err(f) => report.failures.push(f),
         }
     }
@@ -349,17 +454,35 @@ pub fn compress_one(
     settings: &Settings,
     protected: &[&Path],
 ) -> Result<Outcome, FileError> {
+    compress_one_cancellable(job, settings, protected, &|| false)
+}
+
+fn compress_one_cancellable(
+    job: &Job,
+    settings: &Settings,
+    protected: &[&Path],
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> Result<Outcome, FileError> {
+    let check = || {
+        if cancelled() {
+            Err(FileError::Cancelled)
+        } else {
+            Ok(())
+        }
+    };
     let start = Instant::now();
     let original_bytes = fs::metadata(&job.input).map_err(FileError::Io)?.len();
     let pixels = decode::decode_pixels(&job.input, &settings.decode)?;
+    check()?;
     let mut params = settings.params.clone();
     if pixels.alpha.is_some() {
         // One palette entry is reserved for fully transparent pixels.
         params.k = params.k.min(255);
     }
-    let q = quant::quantize(&pixels, &params, &Control::none())
-        .map_err(|e| FileError::Panic(e.to_string()))?;
+    let q = quant::quantize(&pixels, &params, &Control::cancel_only(cancelled))
+        .map_err(|_| FileError::Cancelled)?;
     let bytes = palette_png::encode_with(&q, pixels.alpha.as_deref(), palette_png::Effort::Small)?;
+    check()?;
     palette_png::save_atomic(&bytes, &job.output, protected)?;
     Ok(Outcome {
         input: job.input.clone(),

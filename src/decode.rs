@@ -4,13 +4,15 @@
 //! header and checked against a pixel budget *before* any pixel buffer is allocated, so a
 //! decompression bomb is refused with a clear error; `image::Limits::max_alloc` backs that up
 //! inside the decoders. EXIF orientation is applied, so the result is upright as displayed.
-//! Animated formats give their first frame. This module does not resize, cluster or encode.
+//! Animated formats give their first frame. Only regular files are opened, and never in a way
+//! that can block (a named pipe or a device where a photo was expected is refused by its file
+//! type, so `/dev/zero` cannot be read forever). This module does not resize, cluster or encode.
 
-use std::fs::File;
-use std::io::{self, BufReader, Read as _};
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Cursor, Read as _, Seek};
 use std::path::Path;
 
-use image::{DynamicImage, ImageDecoder as _, ImageError, ImageReader, Limits};
+use image::{DynamicImage, ImageDecoder as _, ImageError, ImageFormat, ImageReader, Limits};
 
 use crate::quant::Pixels;
 
@@ -43,15 +45,18 @@ pub enum DecodeError {
     /// The file has zero bytes.
     #[error("empty file (0 bytes)")]
     Empty,
+    /// The path is a folder, a named pipe, a device or a socket, not a file.
+    #[error("not a regular file ({0})")]
+    NotRegularFile(&'static str),
     /// The content is not an image format kquant can decode.
     #[error("not a supported image (unknown format)")]
     UnknownFormat,
     /// The format was recognised but this variant of it is not supported.
-    #[error("unsupported image")]
-    Unsupported(#[source] ImageError),
+    #[error("unsupported image: {}", detail(.0))]
+    Unsupported(ImageError),
     /// The image is larger than the pixel budget.
     #[error(
-        "image is {width}x{height} ({} MP), above the {} MP limit (--max-pixels)",
+        "image is {width}x{height} ({}), above the {} limit (--max-pixels)",
         megapixels(u64::from(*width) * u64::from(*height)),
         megapixels(*max_pixels)
     )]
@@ -65,13 +70,13 @@ pub enum DecodeError {
     },
     /// A decoder needed more memory than the limit allows.
     #[error("image needs more memory than allowed (--max-pixels)")]
-    MemoryLimit(#[source] ImageError),
+    MemoryLimit(ImageError),
     /// The file ends before the image data does.
-    #[error("truncated image")]
-    Truncated(#[source] ImageError),
+    #[error("truncated image: {}", detail(.0))]
+    Truncated(ImageError),
     /// The data is malformed.
-    #[error("corrupt image")]
-    Corrupt(#[source] ImageError),
+    #[error("corrupt image: {}", detail(.0))]
+    Corrupt(ImageError),
     /// The header claims a zero-sized image.
     #[error("image has no pixels ({width}x{height})")]
     ZeroSize {
@@ -82,15 +87,39 @@ pub enum DecodeError {
     },
 }
 
+/// "900 MP", "9.0 MP", "0.3 MP", or "1000 px" below 0.1 MP (a low `--max-pixels` must not
+/// read as "0.0 MP").
 fn megapixels(pixels: u64) -> String {
-    // Whole megapixels when large, one decimal otherwise ("0.3 MP").
     #[allow(clippy::cast_precision_loss)]
     let mp = pixels as f64 / 1e6;
     if mp >= 10.0 {
-        format!("{mp:.0}")
+        format!("{mp:.0} MP")
+    } else if pixels >= 100_000 {
+        format!("{mp:.1} MP")
     } else {
-        format!("{mp:.1}")
+        format!("{pixels} px")
     }
+}
+
+/// The decoder's explanation on one line. Decoder errors are kept as the variants' payload
+/// but not exposed as `source()`: their `Display` already ends with their causes, so printing
+/// the chain (`path: error: source: source`) said everything two or three times.
+fn detail(err: &ImageError) -> String {
+    let text = err.to_string();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.join("; ")
+}
+
+/// True when a decoder's message says the data ended early.
+fn says_truncated(err: &ImageError) -> bool {
+    let text = err.to_string().to_ascii_lowercase();
+    ["eof", "end of file", "not enough bytes", "unexpected end"]
+        .iter()
+        .any(|s| text.contains(s))
 }
 
 fn classify(err: ImageError) -> DecodeError {
@@ -102,7 +131,7 @@ fn classify(err: ImageError) -> DecodeError {
         e @ ImageError::Limits(_) => DecodeError::MemoryLimit(e),
         e @ ImageError::Unsupported(_) => DecodeError::Unsupported(e),
         e @ (ImageError::Decoding(_) | ImageError::Parameter(_) | ImageError::Encoding(_)) => {
-            if e.to_string().to_ascii_lowercase().contains("eof") {
+            if says_truncated(&e) {
                 DecodeError::Truncated(e)
             } else {
                 DecodeError::Corrupt(e)
@@ -118,28 +147,108 @@ fn alloc_cap(max_pixels: u64) -> u64 {
     max_pixels.saturating_mul(8).saturating_add(SLACK)
 }
 
+/// What kind of non-file `meta` describes, or `None` for a regular file.
+fn special_kind(meta: &fs::Metadata) -> Option<&'static str> {
+    let ft = meta.file_type();
+    if ft.is_file() {
+        return None;
+    }
+    if ft.is_dir() {
+        return Some("a folder");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if ft.is_fifo() {
+            return Some("a named pipe");
+        }
+        if ft.is_char_device() {
+            return Some("a character device");
+        }
+        if ft.is_block_device() {
+            return Some("a block device");
+        }
+        if ft.is_socket() {
+            return Some("a socket");
+        }
+    }
+    Some("not a file")
+}
+
+/// Opens `path` for reading if it is a regular file (after following symlinks).
+///
+/// The type is checked before opening, so no device or pipe is ever opened in the usual case;
+/// and the open itself is non-blocking and checked again on the open handle, so a path swapped
+/// for a named pipe in between cannot hang the caller either. Never opens for writing.
+pub fn open_regular(path: &Path) -> Result<File, DecodeError> {
+    let before = fs::metadata(path).map_err(DecodeError::Io)?;
+    if let Some(kind) = special_kind(&before) {
+        return Err(DecodeError::NotRegularFile(kind));
+    }
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // O_NONBLOCK: opening a FIFO for reading returns at once instead of waiting for a
+        // writer (it changes nothing for regular files). O_NOCTTY: a terminal device never
+        // becomes our controlling terminal.
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = options.open(path).map_err(DecodeError::Io)?;
+    let after = file.metadata().map_err(DecodeError::Io)?;
+    if let Some(kind) = special_kind(&after) {
+        return Err(DecodeError::NotRegularFile(kind));
+    }
+    Ok(file)
+}
+
+/// What the PNG decoder may allocate for itself. An iCCP colour profile is inflated while the
+/// headers are read, and dropped once it passes the limit; with the whole allocation cap (1.6
+/// GB at the default budget) a 4 MB file could take that much. 256 MiB still holds one row
+/// of any PNG up to 33 million pixels wide (16-bit RGBA).
+const PNG_INTERNAL_CAP: u64 = 256 << 20;
+
 /// Decodes `path` into an upright image, refusing anything above `opts.max_pixels`.
 pub fn decode(path: &Path, opts: &DecodeOptions) -> Result<DynamicImage, DecodeError> {
-    let file = File::open(path).map_err(DecodeError::Io)?;
-    let meta = file.metadata().map_err(DecodeError::Io)?;
-    if meta.is_dir() {
-        return Err(DecodeError::Io(io::Error::new(
-            io::ErrorKind::IsADirectory,
-            "is a directory",
-        )));
-    }
-    if meta.len() == 0 {
+    let file = open_regular(path)?;
+    if file.metadata().map_err(DecodeError::Io)?.len() == 0 {
         return Err(DecodeError::Empty);
     }
-    let mut reader = ImageReader::new(BufReader::new(file))
+    decode_from(BufReader::new(file), opts)
+}
+
+/// [`decode`] for an image already in memory (the same checks and limits).
+pub fn decode_bytes(bytes: &[u8], opts: &DecodeOptions) -> Result<DynamicImage, DecodeError> {
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    decode_from(Cursor::new(bytes), opts)
+}
+
+fn decode_from<R: BufRead + Seek>(
+    reader: R,
+    opts: &DecodeOptions,
+) -> Result<DynamicImage, DecodeError> {
+    let mut reader = ImageReader::new(reader)
         .with_guessed_format()
         .map_err(DecodeError::Io)?;
     if reader.format().is_none() {
         return Err(DecodeError::UnknownFormat);
     }
-    // Headers only at this point: the real limit is set once the dimensions are known, so the
-    // "too large" error can name them.
-    reader.no_limits();
+    // The allocation cap applies from the first byte: some decoders allocate while reading
+    // headers (the PNG decoder inflates an iCCP profile before the image data, and takes its
+    // limit only at construction). No width/height limit here: the dimensions are checked
+    // below so the "too large" error can name them.
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(alloc_cap(opts.max_pixels));
+    let mut construction = limits.clone();
+    if reader.format() == Some(ImageFormat::Png) {
+        // The PNG decoder keeps this first limit for everything it allocates itself (chunk
+        // buffers, the iCCP profile, one row), never for the image, which `image` allocates.
+        construction.max_alloc = Some(alloc_cap(opts.max_pixels).min(PNG_INTERNAL_CAP));
+    }
+    reader.limits(construction);
     let mut decoder = reader.into_decoder().map_err(classify)?;
     let (width, height) = decoder.dimensions();
     if u64::from(width) * u64::from(height) > opts.max_pixels {
@@ -152,21 +261,47 @@ pub fn decode(path: &Path, opts: &DecodeOptions) -> Result<DynamicImage, DecodeE
     if width == 0 || height == 0 {
         return Err(DecodeError::ZeroSize { width, height });
     }
-    let mut limits = Limits::default();
-    limits.max_alloc = Some(alloc_cap(opts.max_pixels));
     decoder.set_limits(limits).map_err(classify)?;
     // A broken EXIF block must not sink an otherwise good image: treat it as "no rotation".
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(classify)?;
+    // Rotation keeps the pixel count, so it stays within the budget checked above.
     img.apply_orientation(orientation);
     Ok(img)
 }
 
 /// Decodes `path` into 8-bit RGB plus separate alpha, ready for clustering.
 pub fn decode_pixels(path: &Path, opts: &DecodeOptions) -> Result<Pixels, DecodeError> {
-    decode(path, opts).map(Pixels::from_dynamic_owned)
+    decode(path, opts).map(into_pixels)
+}
+
+/// The same pixels as [`Pixels::from_dynamic_owned`], with a lower memory peak: the decoded
+/// buffer is converted to 8 bits by value, so a 16-bit or grey image is freed before the RGB
+/// and alpha planes are split off, and an RGBA8 image is not copied first. Peak, in bytes a
+/// pixel: RGB8 3, RGB16 6 + 3, RGBA8 4 + 4, RGBA16 8 + 4 (then 4 + 4), against up to 16.
+pub fn into_pixels(img: DynamicImage) -> Pixels {
+    if !img.color().has_alpha() {
+        return match img {
+            DynamicImage::ImageRgb8(_) => Pixels::from_dynamic_owned(img),
+            other => Pixels::from_dynamic_owned(DynamicImage::ImageRgb8(other.into_rgb8())),
+        };
+    }
+    let rgba = img.into_rgba8();
+    let (width, height) = rgba.dimensions();
+    let raw = rgba.into_raw();
+    let alpha = raw
+        .chunks_exact(4)
+        .any(|p| p[3] != 255)
+        .then(|| raw.chunks_exact(4).map(|p| p[3]).collect());
+    let rgb = raw.chunks_exact(4).map(|p| [p[0], p[1], p[2]]).collect();
+    Pixels {
+        width,
+        height,
+        rgb,
+        alpha,
+    }
 }
 
 const IMAGE_EXTENSIONS: &[&str] = &[
@@ -174,9 +309,12 @@ const IMAGE_EXTENSIONS: &[&str] = &[
 ];
 
 /// Cheap test for "worth trying to decode": a known image extension, or magic bytes that
-/// `image` recognises. Used to skip non-images when walking folders; never opens more than the
-/// first 32 bytes.
+/// `image` recognises. Used to skip non-images when walking folders; never reads more than the
+/// first 32 bytes, and never opens anything but a regular file (see [`open_regular`]).
 pub fn sniff_image(path: &Path) -> bool {
+    if fs::metadata(path).map_or(true, |m| !m.is_file()) {
+        return false;
+    }
     let known_ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -185,7 +323,7 @@ pub fn sniff_image(path: &Path) -> bool {
         return true;
     }
     let mut head = [0u8; 32];
-    let Ok(mut file) = File::open(path) else {
+    let Ok(mut file) = open_regular(path) else {
         return false;
     };
     let mut n = 0;
@@ -215,6 +353,21 @@ mod tests {
             e.to_string(),
             "image is 30000x30000 (900 MP), above the 200 MP limit (--max-pixels)"
         );
+    }
+
+    #[test]
+    fn small_budgets_are_not_rounded_to_zero() {
+        let e = DecodeError::TooLarge {
+            width: 100,
+            height: 20,
+            max_pixels: 1000,
+        };
+        assert_eq!(
+            e.to_string(),
+            "image is 100x20 (2000 px), above the 1000 px limit (--max-pixels)"
+        );
+        assert_eq!(megapixels(250_000), "0.2 MP");
+        assert_eq!(megapixels(99_999), "99999 px");
     }
 
     #[test]

@@ -74,9 +74,11 @@ fn report(message: &str) {
 }
 
 fn compress(settings: &batch::Settings, json: bool) -> ExitCode {
+    // SIGINT/SIGTERM/SIGHUP cancel the run: files in flight leave no temp file, exit 128 + sig.
+    let interrupt = batch::Interrupt::install().unwrap_or_default();
     let plan = batch::plan(&settings.inputs, &settings.out_dir);
     for f in &plan.failures {
-        eprintln!("{}", failure_line(f));
+        warn(&failure_line(f));
     }
     let bar = if io::stderr().is_terminal() {
         let bar = ProgressBar::new(plan.jobs.len() as u64);
@@ -92,7 +94,7 @@ fn compress(settings: &batch::Settings, json: bool) -> ExitCode {
     let on_done = |r: Result<&Outcome, &Failure>| {
         let print = || {
             if let Err(f) = r {
-                eprintln!("{}", failure_line(f));
+                warn(&failure_line(f));
             }
         };
         match &bar {
@@ -106,7 +108,7 @@ fn compress(settings: &batch::Settings, json: bool) -> ExitCode {
             None => print(),
         }
     };
-    let mut report = batch::run(&plan.jobs, settings, &on_done);
+    let mut report = batch::run_cancellable(&plan.jobs, settings, &|| interrupt.is_set(), &on_done);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -124,11 +126,24 @@ fn compress(settings: &batch::Settings, json: bool) -> ExitCode {
     let _ = stdout
         .write_all(out.as_bytes())
         .and_then(|()| stdout.flush());
+    if let Some(code) = interrupt.exit_code() {
+        warn(&format!(
+            "kquant: interrupted; {} file(s) not compressed",
+            report.cancelled
+        ));
+        return ExitCode::from(code);
+    }
     if report.failures.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     }
+}
+
+/// One line on stderr. A closed stderr (`2>&1 | head`) must not stop the run: `eprintln!`
+/// would panic there, so write errors are ignored.
+fn warn(line: &str) {
+    let _ = writeln!(io::stderr().lock(), "{line}");
 }
 
 /// `path: cause` with the whole cause chain (like anyhow's `{:#}`), sanitised.
@@ -244,25 +259,10 @@ fn table(report: &Report) -> String {
     out
 }
 
-/// JSON string literal (RFC 8259 escaping). Hand-written: one document, no serde needed.
+/// JSON string literal: RFC 8259 escaping, plus `\uXXXX` for DEL, C1 and bidi/format
+/// characters so the raw document is terminal-safe (see `text::json_string`).
 fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 || c == '\u{7f}' || c == '\u{2028}' || c == '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", u32::from(c)));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    kquant::text::json_string(s)
 }
 
 fn json_f64(x: f64) -> String {

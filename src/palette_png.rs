@@ -48,6 +48,15 @@ pub enum SaveError {
     /// The destination has no file name (ends in `..` or `/`).
     #[error("output path has no file name")]
     NoFileName,
+    /// The destination folder could not be created (say, `-o` names a file).
+    #[error("cannot create output folder {}", crate::text::sanitize_path(.dir))]
+    CreateDir {
+        /// The folder.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
     /// Creating the folder, writing, syncing or renaming failed.
     #[error("cannot write output")]
     Io(#[from] io::Error),
@@ -273,6 +282,18 @@ fn quantise_alpha(a: u8, step: u32) -> u8 {
     u8::try_from(level.min(255)).unwrap_or(255)
 }
 
+/// Prefix and suffix of the temp files [`save_atomic`] writes next to their destination.
+pub const TEMP_PREFIX: &str = ".kquant-";
+/// See [`TEMP_PREFIX`].
+pub const TEMP_SUFFIX: &str = ".tmp";
+
+/// True for a name [`save_atomic`] uses for its temp files (`.kquant-XXXXXX.tmp`): a file
+/// left behind by a killed process, never an output or an input.
+pub fn is_temp_file_name(name: &std::ffi::OsStr) -> bool {
+    name.to_str()
+        .is_some_and(|n| n.starts_with(TEMP_PREFIX) && n.ends_with(TEMP_SUFFIX))
+}
+
 /// Writes `bytes` to `dest` atomically, refusing to replace any of `protected_inputs`.
 ///
 /// The parent folder is created if needed. `dest` is resolved (canonical parent + file name,
@@ -286,7 +307,10 @@ pub fn save_atomic(bytes: &[u8], dest: &Path, protected_inputs: &[&Path]) -> Res
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    fs::create_dir_all(parent)?;
+    fs::create_dir_all(parent).map_err(|source| SaveError::CreateDir {
+        dir: parent.to_path_buf(),
+        source,
+    })?;
     let resolved = parent.canonicalize()?.join(name);
     let existing = fs::metadata(&resolved).ok();
     let existing_canon = resolved.canonicalize().ok();
@@ -305,7 +329,7 @@ pub fn save_atomic(bytes: &[u8], dest: &Path, protected_inputs: &[&Path]) -> Res
     }
     let dir = resolved.parent().unwrap_or(Path::new("."));
     let mut builder = tempfile::Builder::new();
-    builder.prefix(".kquant-").suffix(".tmp");
+    builder.prefix(TEMP_PREFIX).suffix(TEMP_SUFFIX);
     // Temp files are private (0600) by default; the output is an ordinary file, so ask for
     // 0666 and let the umask decide, as any other program's output would.
     #[cfg(unix)]

@@ -42,6 +42,35 @@ pub fn sanitize_path(p: &Path) -> String {
     sanitize(&p.to_string_lossy()).into_owned()
 }
 
+/// `s` as a JSON string literal (quotes included) that is also safe to print: besides what
+/// RFC 8259 requires (`"`, `\\`, C0), DEL, C1 and every character [`sanitize`] escapes
+/// (bidi controls, zero-width and other format characters, U+2028/9) are written as `\uXXXX`
+/// escapes (surrogate pairs above U+FFFF). A JSON parser gets the exact text back; a terminal
+/// showing the raw document sees only printable ASCII for them.
+pub fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_dangerous(c) => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    // Writing to a String cannot fail.
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// True for characters that must not reach a terminal raw.
 fn is_dangerous(c: char) -> bool {
     c.is_control() // C0, DEL and C1
@@ -94,6 +123,19 @@ mod tests {
             let s = c.to_string();
             assert!(!sanitize(&s).contains(c), "{:04x}", u32::from(c));
         }
+    }
+
+    #[test]
+    fn json_strings_escape_everything_dangerous() {
+        assert_eq!(json_string("a\"b\\c"), r#""a\"b\\c""#);
+        assert_eq!(json_string("x\x1b]0;t\x07\n"), r#""x\u001b]0;t\u0007\n""#);
+        assert_eq!(
+            json_string("\u{7f}\u{9b}\u{202e}"),
+            r#""\u007f\u009b\u202e""#
+        );
+        // Above U+FFFF: a UTF-16 surrogate pair, as JSON requires.
+        assert_eq!(json_string("\u{E0041}"), r#""\udb40\udc41""#);
+        assert_eq!(json_string("été ✓"), r#""été ✓""#);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod cli;
 mod decode;
+mod harden;
 mod png_out;
 mod quant;
 mod util;
