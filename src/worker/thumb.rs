@@ -7,13 +7,14 @@
 //! returns `None`, and the caller decodes in full through [`crate::decode`], which also gives
 //! bad files their proper error.
 
-use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use image::metadata::Orientation;
 use image::{DynamicImage, GrayImage, RgbImage};
 use jpeg_decoder::{Decoder, PixelFormat};
+
+use crate::decode;
 
 /// The photo at the smallest DCT scale that still covers `max_w × max_h` in one direction,
 /// with its EXIF orientation applied, and the full photo's (oriented) dimensions.
@@ -23,17 +24,14 @@ pub(crate) fn jpeg_scaled(
     max_h: u32,
     max_pixels: u64,
 ) -> Option<(DynamicImage, (u32, u32))> {
-    // Only a regular file: a FIFO or device must never be opened here.
-    if !std::fs::metadata(path).ok()?.is_file() {
-        return None;
-    }
-    let mut file = File::open(path).ok()?;
+    // Only a regular file, opened without blocking (a FIFO or device is refused).
+    let mut file = decode::open_regular(path).ok()?;
     let mut magic = [0u8; 3];
     file.read_exact(&mut magic).ok()?;
     if magic != [0xFF, 0xD8, 0xFF] {
         return None;
     }
-    let file = File::open(path).ok()?;
+    file.seek(SeekFrom::Start(0)).ok()?;
     let mut decoder = Decoder::new(BufReader::new(file));
     decoder.read_info().ok()?;
     let info = decoder.info()?;
