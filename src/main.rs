@@ -74,6 +74,11 @@ fn report(message: &str) {
 }
 
 fn compress(settings: &batch::Settings, json: bool) -> ExitCode {
+    // A panic (caught per file by the batch) is still printed by the hook; the default hook
+    // would print its message raw, and it may quote bytes from a file.
+    std::panic::set_hook(Box::new(|info| {
+        report(&sanitize(&format!("internal error: {info}")));
+    }));
     // SIGINT/SIGTERM/SIGHUP cancel the run: files in flight leave no temp file, exit 128 + sig.
     let interrupt = batch::Interrupt::install().unwrap_or_default();
     let plan = batch::plan(&settings.inputs, &settings.out_dir);
