@@ -510,9 +510,28 @@ fn cluster(
         )?;
         lloyd
     } else {
-        let inits = (0..restarts)
-            .map(|_| seed::kmeans_pp(sp, sw, k, &mut rng, &cancelled))
+        // Seeds as if drawn in turn from one generator, computed side by side: a seed that
+        // finds all k centroids always draws the same count of numbers, so each restart's
+        // generator starts that many draws further on. One that found fewer drew fewer; the
+        // seeds after it are then drawn again in turn.
+        let mut inits = (0..restarts)
+            .into_par_iter()
+            .map(|r| {
+                let mut rng = rng.clone();
+                rng.advance(r as u64 * seed::draws(k, k));
+                seed::kmeans_pp(sp, sw, k, &mut rng, &cancelled)
+            })
             .collect::<Result<Vec<_>, Cancelled>>()?;
+        if let Some(short) = inits.iter().position(|init| init.len() < k) {
+            let drawn: u64 = inits[..=short]
+                .iter()
+                .map(|i| seed::draws(i.len(), k))
+                .sum();
+            rng.advance(drawn);
+            for init in &mut inits[short + 1..] {
+                *init = seed::kmeans_pp(sp, sw, k, &mut rng, &cancelled)?;
+            }
+        }
         let silent = |_: &[[f32; 3]], _| {
             if control.is_cancelled() {
                 Err(Cancelled)

@@ -10,6 +10,24 @@ use super::rng::Rng;
 /// Points per chunk of the potential sums (fixed, so results do not depend on the cores).
 const CHUNK: usize = 1 << 10;
 
+/// Candidates tried per centroid: scikit-learn's `2 + ln k`.
+pub(crate) fn trials(k: usize) -> usize {
+    // `ln k` of at most 256 is a small positive number.
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let extra = (k.max(1) as f64).ln() as usize;
+    2 + extra
+}
+
+/// Random numbers [`kmeans_pp`] draws when it returns `found` centroids from a non-empty set:
+/// one for the first, then one per trial for each further centroid.
+pub(crate) fn draws(found: usize, k: usize) -> u64 {
+    (1 + trials(k) * found.saturating_sub(1)) as u64
+}
+
 /// Picks up to `k` initial centroids among `points`. Returns fewer only when fewer than `k`
 /// points carry any weight away from the centroids already chosen.
 pub(crate) fn kmeans_pp(
@@ -30,13 +48,7 @@ pub(crate) fn kmeans_pp(
     let mut centroids = vec![points[first]];
     let soa = Soa::new(points, weights);
     let mut d2: Vec<f32> = points.iter().map(|&p| dist2(p, points[first])).collect();
-    // `ln k` of at most 256 is a small positive number.
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
-    let trials = 2 + (k as f64).ln() as usize;
+    let trials = trials(k);
     // Chunks per parallel task: seeding runs on at most `SEED_BUDGET / k` points, so most
     // rounds are a few hundred microseconds of work that splitting would only slow down.
     let min_chunks = (PAR_WORK / (CHUNK * (trials + 2))).max(1);
@@ -206,4 +218,29 @@ fn sample_many(d2: &[f32], w: &[u32], sorted_targets: &[f64]) -> Vec<usize> {
         out.push(last);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seed_draws_the_counted_numbers_so_restarts_can_start_further_on() {
+        let mut rng = Rng::new(3);
+        let points: Vec<[f32; 3]> = (0..500)
+            .map(|_| [0; 3].map(|_: i32| (rng.next_f64() * 255.0) as f32))
+            .collect();
+        let weights: Vec<u32> = (0..500).map(|i| 1 + i % 5).collect();
+        let never = || false;
+        for k in [1usize, 2, 16, 100] {
+            let mut one = Rng::new(9);
+            let first = kmeans_pp(&points, &weights, k, &mut one, &never).unwrap_or_default();
+            let second = kmeans_pp(&points, &weights, k, &mut one, &never).unwrap_or_default();
+            let mut skipped = Rng::new(9);
+            skipped.advance(draws(first.len(), k));
+            let again = kmeans_pp(&points, &weights, k, &mut skipped, &never).unwrap_or_default();
+            assert_eq!(first.len(), k);
+            assert_eq!(second, again, "k={k}");
+        }
+    }
 }
