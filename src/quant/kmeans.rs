@@ -296,7 +296,14 @@ impl<'a> Lloyd<'a> {
                 max2 = m;
             }
         }
-        let pending = &self.pending;
+        // Per cluster, in one place: how far its upper bounds grow, how far its points' lower
+        // bounds shrink, and half its separation.
+        let shift: Vec<[f32; 3]> = (0..k)
+            .map(|j| {
+                let drop = if j == arg1 { max2 } else { max1 };
+                [self.pending[j], drop, sep[j]]
+            })
+            .collect();
         let centroids = &self.centroids;
         let chunk = chunk_len(self.points.len(), k);
         let full = self.sums.is_none();
@@ -310,9 +317,10 @@ impl<'a> Lloyd<'a> {
                 for ((b, &x), &w) in bounds.iter_mut().zip(points).zip(weights) {
                     let old = b.assign;
                     let a = old as usize;
-                    b.upper += pending[a];
-                    b.lower -= if a == arg1 { max2 } else { max1 };
-                    let m = sep[a].max(b.lower);
+                    let [grow, drop, half_sep] = shift[a];
+                    b.upper += grow;
+                    b.lower -= drop;
+                    let m = half_sep.max(b.lower);
                     if b.upper > m {
                         b.upper = dist2(x, centroids[a]).sqrt();
                         if b.upper > m {
