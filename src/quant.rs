@@ -461,8 +461,12 @@ fn cluster(
 
     let mut levels: Vec<Coarse> = Vec::new();
     if colours.len() > COARSE_MIN_DISTINCT {
-        for bits in COARSE_BITS {
-            let level = Coarse::new(colours, counts, &points, bits);
+        // The levels are independent: build them side by side.
+        let built: Vec<Coarse> = COARSE_BITS
+            .par_iter()
+            .map(|&bits| Coarse::new(colours, counts, &points, bits))
+            .collect();
+        for level in built {
             // A level must leave room for k distinct seeds and actually shrink the problem.
             if level.points.len() >= 4 * k && level.points.len() * 2 <= colours.len() {
                 levels.push(level);
