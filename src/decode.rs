@@ -274,34 +274,7 @@ fn decode_from<R: BufRead + Seek>(
 
 /// Decodes `path` into 8-bit RGB plus separate alpha, ready for clustering.
 pub fn decode_pixels(path: &Path, opts: &DecodeOptions) -> Result<Pixels, DecodeError> {
-    decode(path, opts).map(into_pixels)
-}
-
-/// The same pixels as [`Pixels::from_dynamic_owned`], with a lower memory peak: the decoded
-/// buffer is converted to 8 bits by value, so a 16-bit or grey image is freed before the RGB
-/// and alpha planes are split off, and an RGBA8 image is not copied first. Peak, in bytes a
-/// pixel: RGB8 3, RGB16 6 + 3, RGBA8 4 + 4, RGBA16 8 + 4 (then 4 + 4), against up to 16.
-pub fn into_pixels(img: DynamicImage) -> Pixels {
-    if !img.color().has_alpha() {
-        return match img {
-            DynamicImage::ImageRgb8(_) => Pixels::from_dynamic_owned(img),
-            other => Pixels::from_dynamic_owned(DynamicImage::ImageRgb8(other.into_rgb8())),
-        };
-    }
-    let rgba = img.into_rgba8();
-    let (width, height) = rgba.dimensions();
-    let raw = rgba.into_raw();
-    let alpha = raw
-        .chunks_exact(4)
-        .any(|p| p[3] != 255)
-        .then(|| raw.chunks_exact(4).map(|p| p[3]).collect());
-    let rgb = raw.chunks_exact(4).map(|p| [p[0], p[1], p[2]]).collect();
-    Pixels {
-        width,
-        height,
-        rgb,
-        alpha,
-    }
+    decode(path, opts).map(Pixels::from_dynamic_owned)
 }
 
 const IMAGE_EXTENSIONS: &[&str] = &[

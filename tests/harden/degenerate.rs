@@ -237,6 +237,6 @@ fn low_peak_conversion_gives_the_same_pixels() {
     ] {
         let want = Pixels::from_dynamic(&img);
         let what = format!("{:?}", img.color());
-        assert_eq!(kquant::decode::into_pixels(img), want, "{what}");
+        assert_eq!(Pixels::from_dynamic_owned(img), want, "{what}");
     }
 }
