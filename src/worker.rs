@@ -293,43 +293,6 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     out
 }
 
-/// Refuse anything but a regular file (symlinks followed) before it is opened: opening a
-/// named pipe for reading blocks until a writer appears, which would stall the worker (and
-/// every later preview) for good, and a device such as `/dev/zero` never ends. The scan lists
-/// only regular files, but a file can be replaced between the scan and the preview.
-pub(crate) fn check_regular_file(path: &std::path::Path) -> Result<(), String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read file: {e}"))?;
-    let kind = meta.file_type();
-    if kind.is_file() {
-        return Ok(());
-    }
-    let what = if kind.is_dir() {
-        "a folder"
-    } else {
-        special_file_kind(kind)
-    };
-    Err(format!("not a regular file ({what})"))
-}
-
-#[cfg(unix)]
-fn special_file_kind(kind: std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt as _;
-    if kind.is_fifo() {
-        "a named pipe"
-    } else if kind.is_char_device() || kind.is_block_device() {
-        "a device"
-    } else if kind.is_socket() {
-        "a socket"
-    } else {
-        "a special file"
-    }
-}
-
-#[cfg(not(unix))]
-fn special_file_kind(_: std::fs::FileType) -> &'static str {
-    "a special file"
-}
-
 /// The text of a panic payload.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
@@ -626,7 +589,6 @@ impl Engine {
                         // before this one is decoded, or both (plus the decoder's buffer) are
                         // alive at once.
                         self.full.clear();
-                        check_regular_file(&job.path).ok()?;
                         let image = decode::decode(&job.path, &DecodeOptions::default()).ok()?;
                         Pixels::from_dynamic_owned(image)
                     }
@@ -696,7 +658,6 @@ impl Engine {
         if let Some(hit) = self.decoded.get(&key) {
             return Ok(hit.clone());
         }
-        check_regular_file(path)?;
         let font = self.picker.font_size();
         let max_w = u32::from(cells.width) * u32::from(font.width);
         let max_h = u32::from(cells.height) * u32::from(font.height);

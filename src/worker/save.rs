@@ -10,7 +10,7 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 
-use super::{check_regular_file, error_chain, panic_message, test_panic};
+use super::{error_chain, panic_message, test_panic};
 use crate::decode::{self, DecodeOptions};
 use crate::msg::{Msg, SaveEvent, SaveRequest};
 use crate::palette_png::{self, Effort};
@@ -92,7 +92,6 @@ fn save(
             .map_or(request.path.as_path(), Path::new),
     );
     progress(format!("saving {name}: decoding at full resolution…"));
-    check_regular_file(&request.path)?;
     let image =
         decode::decode(&request.path, &DecodeOptions::default()).map_err(|e| error_chain(&e))?;
     let is_cancelled = || cancel.is_cancelled();
