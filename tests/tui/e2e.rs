@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::tui::pty::{self, Session};
-use crate::tui::support::picture;
+use crate::tui::support::{selected_row, three_photos};
 
 const ROWS: u16 = 36;
 const COLS: u16 = 120;
@@ -19,23 +19,7 @@ fn photo_folder(scratch: &Path) -> PathBuf {
     if has_photos {
         return demo;
     }
-    let dir = scratch.join("photos");
-    std::fs::create_dir_all(&dir).unwrap();
-    for (i, name) in ["alpha.png", "beta.png", "gamma.png"].iter().enumerate() {
-        picture(320 + 40 * i as u32, 240)
-            .save(dir.join(name))
-            .unwrap();
-    }
-    dir
-}
-
-/// The text of the list row carrying the selection marker.
-fn selected_row(screen: &vt100::Screen) -> Option<String> {
-    screen
-        .contents()
-        .lines()
-        .find(|l| l.contains('▸'))
-        .map(str::to_owned)
+    three_photos(scratch)
 }
 
 /// kquant on the photo folder with half-blocks, and the scratch folder it runs in.

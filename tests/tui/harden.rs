@@ -22,7 +22,7 @@ use ratatui::layout::Size;
 use ratatui_image::picker::Picker;
 
 use crate::tui::pty::{self, ICANON_ECHO, Session, assert_restored, contains};
-use crate::tui::support::{app_with, only_preview, picture, press};
+use crate::tui::support::{app_with, only_preview, picture, press, selected_row, three_photos};
 
 // ---------------------------------------------------------------------------------------
 // The model and the view
@@ -361,32 +361,12 @@ fn a_cancelled_save_leaves_no_file_and_no_temp_file() {
 
 const SIZE: (u16, u16) = (40, 140);
 
-/// A folder with three good photos, for the exit-path tests.
-fn good_folder(scratch: &Path) -> PathBuf {
-    let dir = scratch.join("photos");
-    std::fs::create_dir_all(&dir).unwrap();
-    for (i, name) in ["alpha.png", "beta.png", "gamma.png"].iter().enumerate() {
-        picture(320 + 40 * i as u32, 240)
-            .save(dir.join(name))
-            .unwrap();
-    }
-    dir
-}
-
 fn halfblocks(folder: &Path) -> Vec<&OsStr> {
     vec![
         OsStr::new("--protocol"),
         OsStr::new("halfblocks"),
         folder.as_os_str(),
     ]
-}
-
-fn selected_row(screen: &vt100::Screen) -> Option<String> {
-    screen
-        .contents()
-        .lines()
-        .find(|l| l.contains('▸'))
-        .map(str::to_owned)
 }
 
 /// The list is shown and the first photo's compressed preview is ready.
@@ -616,7 +596,7 @@ fn bad_files_and_hostile_names_in_a_real_pty() {
 #[test]
 fn signals_restore_the_terminal_and_report_the_signal() {
     let scratch = tempfile::tempdir().unwrap();
-    let folder = good_folder(scratch.path());
+    let folder = three_photos(scratch.path());
     for (signal, number) in [("TERM", 15), ("HUP", 1), ("INT", 2), ("QUIT", 3)] {
         let mut session = pty::kquant(&halfblocks(&folder), &[], scratch.path(), SIZE);
         wait_ready(&session);
@@ -643,7 +623,7 @@ fn signals_restore_the_terminal_and_report_the_signal() {
 #[test]
 fn a_dropped_connection_ends_kquant_promptly() {
     let scratch = tempfile::tempdir().unwrap();
-    let folder = good_folder(scratch.path());
+    let folder = three_photos(scratch.path());
     let mut session = pty::kquant(&halfblocks(&folder), &[], scratch.path(), SIZE);
     wait_ready(&session);
     session.hang_up(b"?");
@@ -663,7 +643,7 @@ fn main_thread_in_write(pid: u32) -> bool {
 #[test]
 fn a_signal_during_the_graphics_query_restores_the_terminal() {
     let scratch = tempfile::tempdir().unwrap();
-    let folder = good_folder(scratch.path());
+    let folder = three_photos(scratch.path());
     let mut session = pty::kquant(&[folder.as_os_str()], &[], scratch.path(), SIZE);
     session.wait_for("the list while graphics are being detected", |s| {
         s.alternate_screen() && s.contents().contains("detecting graphics")
@@ -686,7 +666,7 @@ fn a_signal_during_the_graphics_query_restores_the_terminal() {
 #[test]
 fn a_signal_ends_kquant_even_when_its_terminal_stopped_reading() {
     let scratch = tempfile::tempdir().unwrap();
-    let folder = good_folder(scratch.path());
+    let folder = three_photos(scratch.path());
     let mut session = pty::kquant(&halfblocks(&folder), &[], scratch.path(), SIZE);
     wait_ready(&session);
     let pid = session.child.process_id().unwrap();
@@ -722,7 +702,7 @@ fn a_signal_ends_kquant_even_when_its_terminal_stopped_reading() {
 #[test]
 fn panics_on_any_thread_restore_the_terminal_or_are_shown_in_place() {
     let scratch = tempfile::tempdir().unwrap();
-    let folder = good_folder(scratch.path());
+    let folder = three_photos(scratch.path());
     for (place, code, message) in [
         ("ui", 101, "KQUANT_TEST_PANIC=ui"),
         ("input", 1, "internal error on kquant-input"),
@@ -910,7 +890,7 @@ fn a_save_never_overwrites_its_input() {
 #[test]
 fn tiny_terminals_and_resize_storms() {
     let scratch = tempfile::tempdir().unwrap();
-    let folder = good_folder(scratch.path());
+    let folder = three_photos(scratch.path());
     for start in [(0, 0), (1, 1), (3, 10)] {
         let mut session = pty::kquant(&halfblocks(&folder), &[], scratch.path(), start);
         session.wait_for("the alternate screen", vt100::Screen::alternate_screen);
@@ -956,7 +936,7 @@ fn tiny_terminals_and_resize_storms() {
 #[test]
 fn a_terminal_that_never_answers_the_graphics_query_gets_half_blocks() {
     let scratch = tempfile::tempdir().unwrap();
-    let folder = good_folder(scratch.path());
+    let folder = three_photos(scratch.path());
     let mut session = pty::kquant(&[folder.as_os_str()], &[], scratch.path(), SIZE);
     session.wait_for("half blocks after the query's timeout", |s| {
         let text = s.contents();
@@ -987,7 +967,7 @@ fn a_terminal_that_never_answers_the_graphics_query_gets_half_blocks() {
 #[test]
 fn no_terminal_or_a_dumb_one_is_refused_clearly() {
     let scratch = tempfile::tempdir().unwrap();
-    let folder = good_folder(scratch.path());
+    let folder = three_photos(scratch.path());
     let out = scratch.path().join("stdout.txt");
     let kquant = OsStr::new(env!("CARGO_BIN_EXE_kquant"));
     // stdout redirected to a file, stdin still the terminal: `kquant photos > file`.

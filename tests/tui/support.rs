@@ -1,7 +1,7 @@
 //! Helpers shared by the TUI tests: an `App` with a few photos, key messages, and pictures
 //! encoded with a half-blocks picker (no terminal needed).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use image::{DynamicImage, Rgb, RgbImage};
@@ -105,4 +105,25 @@ pub fn chart_data() -> (
             cloud,
         }),
     )
+}
+
+/// A folder `photos` in `scratch` with three generated photos, for the real-binary tests.
+pub fn three_photos(scratch: &Path) -> PathBuf {
+    let dir = scratch.join("photos");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, name) in ["alpha.png", "beta.png", "gamma.png"].iter().enumerate() {
+        picture(320 + 40 * i as u32, 240)
+            .save(dir.join(name))
+            .unwrap();
+    }
+    dir
+}
+
+/// The text of the list row carrying the selection marker.
+pub fn selected_row(screen: &vt100::Screen) -> Option<String> {
+    screen
+        .contents()
+        .lines()
+        .find(|l| l.contains('▸'))
+        .map(str::to_owned)
 }
