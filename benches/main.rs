@@ -122,6 +122,7 @@ fn histogram(c: &mut Criterion) {
 fn compress(c: &mut Criterion) {
     use kquant::batch::{Job, Settings, compress_one};
     use kquant::decode::DecodeOptions;
+    use kquant::palette_png::Effort;
     let Some(dir) = corpus() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("dragonfly.png");
@@ -132,19 +133,22 @@ fn compress(c: &mut Criterion) {
     let mut group = c.benchmark_group("compress");
     group.sample_size(10).warm_up_time(Duration::from_secs(1));
     for k in [16u16, 64, 256] {
-        let settings = Settings {
-            inputs: vec![input.clone()],
-            out_dir: tmp.path().join("out"),
-            params: Params::new(k),
-            decode: DecodeOptions::default(),
-        };
         let job = Job {
             input: input.clone(),
             output: tmp.path().join("out/kquant.png"),
         };
-        group.bench_with_input(BenchmarkId::new("kquant", k), &k, |b, _| {
-            b.iter(|| compress_one(&job, &settings, &[input.as_path()]).unwrap());
-        });
+        for (name, effort) in [("kquant", Effort::Small), ("kquant-fast", Effort::Fast)] {
+            let settings = Settings {
+                inputs: vec![input.clone()],
+                out_dir: tmp.path().join("out"),
+                params: Params::new(k),
+                decode: DecodeOptions::default(),
+                effort,
+            };
+            group.bench_with_input(BenchmarkId::new(name, k), &k, |b, _| {
+                b.iter(|| compress_one(&job, &settings, &[input.as_path()]).unwrap());
+            });
+        }
         let out = tmp.path().join("quantette.png");
         group.bench_with_input(BenchmarkId::new("quantette", k), &k, |b, &k| {
             b.iter(|| quantette_cli(&input, k, &out));

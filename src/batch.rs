@@ -94,6 +94,8 @@ pub struct Settings {
     pub params: Params,
     /// Decoding limits.
     pub decode: DecodeOptions,
+    /// How hard the PNG writer compresses.
+    pub effort: palette_png::Effort,
 }
 
 /// One file to compress.
@@ -481,7 +483,7 @@ fn compress_one_cancellable(
     }
     let q = quant::quantize(&pixels, &params, &Control::cancel_only(cancelled))
         .map_err(|_| FileError::Cancelled)?;
-    let bytes = palette_png::encode_with(&q, pixels.alpha.as_deref(), palette_png::Effort::Small)?;
+    let bytes = palette_png::encode_with(&q, pixels.alpha.as_deref(), settings.effort)?;
     check()?;
     palette_png::save_atomic(&bytes, &job.output, protected)?;
     Ok(Outcome {

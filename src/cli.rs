@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::batch;
 use crate::decode::DecodeOptions;
+use crate::palette_png::Effort;
 use crate::quant::{ColorSpace, Params};
 use crate::runtime;
 use crate::term::ProtocolChoice;
@@ -131,6 +132,10 @@ struct CompressArgs {
     /// Seed for k-means++ initialisation (same seed, same output).
     #[arg(long, value_name = "N", default_value_t = 0)]
     seed: u64,
+    /// Write the PNGs quickly (fdeflate) instead of small (zlib level 6): about 4× less time
+    /// writing, files about 30% larger.
+    #[arg(long)]
+    fast: bool,
     /// Print one JSON document on stdout instead of the summary table.
     #[arg(long)]
     json: bool,
@@ -183,6 +188,7 @@ impl Cli {
                         decode: DecodeOptions {
                             max_pixels: a.max_pixels,
                         },
+                        effort: if a.fast { Effort::Fast } else { Effort::Small },
                     },
                     json: a.json,
                 }

@@ -114,6 +114,30 @@ fn bit_depth_follows_k() {
 }
 
 #[test]
+fn fast_writes_the_same_picture() {
+    let input = tempfile::tempdir().unwrap();
+    let img = input.path().join("rich.png");
+    rich_rgb(64, 48).save(&img).unwrap();
+    let run = |extra: &[&str]| {
+        let out = tempfile::tempdir().unwrap();
+        kquant()
+            .arg("compress")
+            .arg(&img)
+            .args(["-k", "16", "-o"])
+            .arg(out.path())
+            .args(extra)
+            .assert()
+            .success();
+        read_png(&fs::read(out.path().join("rich.png")).unwrap())
+    };
+    let (small, fast) = (run(&[]), run(&["--fast"]));
+    assert_eq!(fast.color_type, png::ColorType::Indexed);
+    assert_eq!(fast.bit_depth, small.bit_depth);
+    assert_eq!(fast.palette, small.palette);
+    assert_eq!(fast.rgba, small.rgba);
+}
+
+#[test]
 fn usage_errors_exit_2() {
     kquant().assert().code(2);
     kquant().args(["compress", "x.png"]).assert().code(2); // no -k

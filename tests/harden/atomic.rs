@@ -208,6 +208,7 @@ fn settings(out: &Path) -> batch::Settings {
         out_dir: out.to_path_buf(),
         params: Params::new(4),
         decode: DecodeOptions::default(),
+        effort: kquant::palette_png::Effort::Small,
     }
 }
 

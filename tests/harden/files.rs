@@ -195,6 +195,7 @@ fn files_that_change_between_listing_and_opening() {
         out_dir: out.path().to_path_buf(),
         params: Params::new(4),
         decode: DecodeOptions::default(),
+        effort: kquant::palette_png::Effort::Small,
     };
     let report = batch::run(&plan.jobs, &settings, &|_| {});
     assert_eq!(report.outcomes.len(), 1);
