@@ -6,10 +6,13 @@
 //! fsyncs it and renames it into place, refusing any destination that is one of the inputs.
 //! This module does not decide output paths; `batch` does.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
 
 use crate::quant::Quantized;
 
@@ -155,9 +158,8 @@ pub fn encode_with(
     let depth = bit_depth_for(palette.len());
 
     if let Some(level) = effort.zlib_level() {
-        let rows = pack_rows(indices, q.width as usize, depth);
         return Ok(write_png(
-            q.width, q.height, depth, &palette, &trns, &rows, level,
+            q.width, q.height, depth, &palette, &trns, indices, level,
         ));
     }
     let mut out = Vec::new();
@@ -177,25 +179,48 @@ pub fn encode_with(
 }
 
 /// Packs one index a byte into rows of `depth` bits a pixel, most significant bits first,
-/// each row padded to a whole byte as PNG requires.
-fn pack_rows(indices: &[u8], width: usize, depth: png::BitDepth) -> Vec<u8> {
+/// each row padded to a whole byte as PNG requires. 8-bit rows are the indices themselves.
+fn pack_rows(indices: &[u8], width: usize, depth: png::BitDepth) -> Cow<'_, [u8]> {
     let bits = depth as usize;
     if bits == 8 {
-        return indices.to_vec();
+        return Cow::Borrowed(indices);
     }
-    let per_byte = 8 / bits;
-    let row_bytes = width.div_ceil(per_byte);
-    let mut out = Vec::with_capacity(row_bytes * (indices.len() / width.max(1)));
-    for row in indices.chunks(width.max(1)) {
-        for group in row.chunks(per_byte) {
-            let mut byte = 0u8;
-            for (i, &ix) in group.iter().enumerate() {
-                byte |= ix << (8 - bits * (i + 1));
-            }
-            out.push(byte);
-        }
+    let width = width.max(1);
+    let row_bytes = width.div_ceil(8 / bits);
+    let mut out = vec![0u8; row_bytes * (indices.len() / width)];
+    out.par_chunks_mut(row_bytes)
+        .zip(indices.par_chunks(width))
+        .with_min_len(64)
+        .for_each(|(out, row)| pack_row(row, out, bits));
+    Cow::Owned(out)
+}
+
+/// Packs one row of indices at `bits` (1, 2, 4 or 8) bits each into `out`.
+fn pack_row(row: &[u8], out: &mut [u8], bits: usize) {
+    match bits {
+        1 => pack_row_at::<8>(row, out),
+        2 => pack_row_at::<4>(row, out),
+        4 => pack_row_at::<2>(row, out),
+        _ => out.copy_from_slice(row),
     }
-    out
+}
+
+/// [`pack_row`] for `PER` indices a byte; a constant, so the inner loop unrolls.
+fn pack_row_at<const PER: usize>(row: &[u8], out: &mut [u8]) {
+    let bits = 8 / PER;
+    let pack = |group: &[u8]| {
+        let byte = group.iter().fold(0u8, |b, &ix| (b << bits) | ix);
+        // A short last group is padded on the right.
+        byte << (bits * (PER - group.len()))
+    };
+    let groups = row.chunks_exact(PER);
+    let tail = groups.remainder();
+    for (o, group) in out.iter_mut().zip(groups) {
+        *o = pack(group);
+    }
+    if let Some(last) = out.last_mut().filter(|_| !tail.is_empty()) {
+        *last = pack(tail);
+    }
 }
 
 /// Builds the (colour, alpha) palette: returns RGB entries, tRNS alphas, per-pixel indices.
@@ -359,7 +384,7 @@ const DEFLATE_SLICE: usize = 1 << 18;
 /// Largest IDAT chunk written.
 const IDAT_MAX: usize = 1 << 20;
 
-/// Writes a complete indexed PNG around unfiltered, packed `rows`. The png crate deflates on
+/// Writes a complete indexed PNG of `indices`, rows unfiltered. The png crate deflates on
 /// one thread; here the image data is cut into 256 KiB slices deflated in parallel and
 /// joined pigz-style (each slice but the last ends with a sync flush, so the raw deflate
 /// streams concatenate into one valid stream; the Adler-32 covers the whole). Each slice
@@ -370,19 +395,18 @@ fn write_png(
     depth: png::BitDepth,
     palette: &[[u8; 3]],
     trns: &[u8],
-    rows: &[u8],
+    indices: &[u8],
     level: u32,
 ) -> Vec<u8> {
-    let row_bytes = rows.len() / (height as usize).max(1);
-    let mut raw = Vec::with_capacity(rows.len() + height as usize);
-    if row_bytes > 0 {
-        for row in rows.chunks(row_bytes) {
-            raw.push(0); // filter type None: palette indices do not predict from neighbours
-            raw.extend_from_slice(row);
-        }
-    } else {
-        raw.resize(height as usize, 0);
-    }
+    let width_px = (width as usize).max(1);
+    let row_bytes = width_px.div_ceil(8 / depth as usize);
+    // Each row: filter type None (palette indices do not predict from their neighbours),
+    // then the packed row.
+    let mut raw = vec![0u8; (row_bytes + 1) * height as usize];
+    raw.par_chunks_mut(row_bytes + 1)
+        .zip(indices.par_chunks(width_px))
+        .with_min_len(64)
+        .for_each(|(out, row)| pack_row(row, &mut out[1..], depth as usize));
     let zlib = zlib_parallel(&raw, level);
 
     let mut out = Vec::with_capacity(zlib.len() + 1024);
@@ -421,7 +445,6 @@ fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
 
 /// A zlib stream of `data`, deflated in parallel slices.
 fn zlib_parallel(data: &[u8], level: u32) -> Vec<u8> {
-    use rayon::prelude::*;
     let slices: Vec<&[u8]> = if data.is_empty() {
         vec![data]
     } else {
@@ -498,9 +521,13 @@ mod tests {
     fn packs_msb_first_with_row_padding() {
         // 3 pixels a row at 2 bits: one byte per row, last 2 bits padding.
         let rows = pack_rows(&[1, 2, 3, 3, 0, 1], 3, png::BitDepth::Two);
-        assert_eq!(rows, vec![0b0110_1100, 0b1100_0100]);
+        assert_eq!(*rows, [0b0110_1100, 0b1100_0100]);
         let rows = pack_rows(&[1, 0, 1, 1, 0, 0, 0, 1, 1], 9, png::BitDepth::One);
-        assert_eq!(rows, vec![0b1011_0001, 0b1000_0000]);
+        assert_eq!(*rows, [0b1011_0001, 0b1000_0000]);
+        let rows = pack_rows(&[1, 2, 3, 4, 5], 5, png::BitDepth::Four);
+        assert_eq!(*rows, [0x12, 0x34, 0x50]);
+        let rows = pack_rows(&[9, 200], 1, png::BitDepth::Eight);
+        assert_eq!(*rows, [9, 200]);
     }
 
     #[test]

@@ -700,6 +700,10 @@ fn a_signal_ends_kquant_even_when_its_terminal_stopped_reading() {
 /// every path that ends the app.
 #[cfg(unix)]
 #[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "KQUANT_TEST_PANIC exists only in debug builds"
+)]
 fn panics_on_any_thread_restore_the_terminal_or_are_shown_in_place() {
     let scratch = tempfile::tempdir().unwrap();
     let folder = three_photos(scratch.path());
