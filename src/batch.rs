@@ -23,7 +23,7 @@ use rayon::prelude::*;
 
 use crate::decode::{self, DecodeError, DecodeOptions, sniff_image};
 use crate::palette_png::{self, EncodeError, SaveError};
-use crate::quant::{self, Control, Params};
+use crate::quant::{self, Control, HistogramBuilder, Params};
 
 /// Cancellation of a batch run, set by a signal ([`Interrupt::install`]) or by hand.
 #[derive(Clone, Debug, Default)]
@@ -474,15 +474,24 @@ fn compress_one_cancellable(
     };
     let start = Instant::now();
     let original_bytes = fs::metadata(&job.input).map_err(FileError::Io)?.len();
-    let pixels = decode::decode_pixels(&job.input, &settings.decode)?;
+    // The histogram is counted band by band while the rest of the image still decodes.
+    let histogram = HistogramBuilder::default();
+    let pixels =
+        decode::decode_pixels_banded(&job.input, &settings.decode, &|band| histogram.add(band))?;
+    let histogram = histogram.finish();
     check()?;
     let mut params = settings.params.clone();
     if pixels.alpha.is_some() {
         // One palette entry is reserved for fully transparent pixels.
         params.k = params.k.min(255);
     }
-    let q = quant::quantize(&pixels, &params, &Control::cancel_only(cancelled))
-        .map_err(|_| FileError::Cancelled)?;
+    let q = quant::quantize_with(
+        &pixels,
+        &histogram,
+        &params,
+        &Control::cancel_only(cancelled),
+    )
+    .map_err(|_| FileError::Cancelled)?;
     let bytes = palette_png::encode_with(&q, pixels.alpha.as_deref(), settings.effort)?;
     check()?;
     palette_png::save_atomic(&bytes, &job.output, protected)?;

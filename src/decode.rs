@@ -277,6 +277,143 @@ pub fn decode_pixels(path: &Path, opts: &DecodeOptions) -> Result<Pixels, Decode
     decode(path, opts).map(Pixels::from_dynamic_owned)
 }
 
+/// Pixels [`decode_pixels_banded`] hands over at a time (whole rows, at least one).
+pub const BAND_PIXELS: usize = 1 << 18;
+
+/// [`decode_pixels`], also handing every pixel to `on_band` exactly once, in bands of whole
+/// rows, from rayon tasks in any order. An 8-bit RGB(A) or palette PNG hands each band over as
+/// soon as its rows are decoded: PNG decoding is one serial stream, so another core can work
+/// on the finished rows (the histogram) meanwhile. Anything else is decoded whole first.
+/// Results and errors are those of [`decode_pixels`].
+pub fn decode_pixels_banded(
+    path: &Path,
+    opts: &DecodeOptions,
+    on_band: &(dyn Fn(&[[u8; 3]]) + Sync),
+) -> Result<Pixels, DecodeError> {
+    if let Some(reader) = row_png(path, opts) {
+        return read_png_banded(reader, on_band);
+    }
+    let pixels = decode_pixels(path, opts)?;
+    let rows = (BAND_PIXELS / pixels.width.max(1) as usize).max(1);
+    let band = rows * pixels.width.max(1) as usize;
+    {
+        use rayon::prelude::*;
+        pixels.rgb.par_chunks(band).for_each(on_band);
+    }
+    Ok(pixels)
+}
+
+/// A PNG reader positioned at the first row, if `path` is a PNG that reads row by row into
+/// the same pixels [`decode`] gives: not interlaced, 8-bit RGB or RGBA once palette and tRNS
+/// are expanded, no EXIF (so no orientation to apply), within the budget. `None` for
+/// anything else, and for any error, which [`decode`] then reports in its words.
+fn row_png(path: &Path, opts: &DecodeOptions) -> Option<png::Reader<BufReader<File>>> {
+    let mut file = BufReader::new(open_regular(path).ok()?);
+    if !file.fill_buf().ok()?.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return None;
+    }
+    let cap = alloc_cap(opts.max_pixels).min(PNG_INTERNAL_CAP);
+    let mut decoder = png::Decoder::new_with_limits(
+        file,
+        png::Limits {
+            bytes: usize::try_from(cap).unwrap_or(usize::MAX),
+        },
+    );
+    // As image-rs sets it up, so the pixels come out the same.
+    decoder.set_ignore_text_chunk(false);
+    let header = decoder.read_header_info().ok()?;
+    let pixels = u64::from(header.width) * u64::from(header.height);
+    if pixels == 0 || pixels > opts.max_pixels || header.interlaced {
+        return None;
+    }
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let reader = decoder.read_info().ok()?;
+    let rgb_or_rgba = matches!(
+        reader.output_color_type(),
+        (
+            png::ColorType::Rgb | png::ColorType::Rgba,
+            png::BitDepth::Eight
+        )
+    );
+    (rgb_or_rgba && reader.info().exif_metadata.is_none()).then_some(reader)
+}
+
+/// Reads the rows of a PNG accepted by [`row_png`], handing each band to `on_band` as soon as
+/// it is complete.
+fn read_png_banded(
+    mut reader: png::Reader<BufReader<File>>,
+    on_band: &(dyn Fn(&[[u8; 3]]) + Sync),
+) -> Result<Pixels, DecodeError> {
+    let (width, height) = (reader.info().width, reader.info().height);
+    let has_alpha = reader.output_color_type().0 == png::ColorType::Rgba;
+    let w = width as usize;
+    let n = w * height as usize;
+    let mut rgb = vec![[0u8; 3]; n];
+    let mut alpha = vec![0u8; if has_alpha { n } else { 0 }];
+    let mut line = vec![0u8; w * if has_alpha { 4 } else { 3 }];
+    let band_len = (BAND_PIXELS / w).max(1) * w;
+    // In place: the decoding stays on this thread (a save thread does not take a pool thread
+    // for it); only the bands go to the pool.
+    let read = rayon::in_place_scope(|s| -> Result<(), png::DecodingError> {
+        let mut alpha_bands = alpha.chunks_mut(band_len);
+        for band in rgb.chunks_mut(band_len) {
+            let mut alpha_band = alpha_bands.next();
+            for (y, row) in band.chunks_mut(w).enumerate() {
+                let out = if has_alpha {
+                    &mut line[..]
+                } else {
+                    bytemuck::cast_slice_mut(row)
+                };
+                if reader.read_row(out)?.is_none() {
+                    return Err(png::DecodingError::IoError(
+                        io::ErrorKind::UnexpectedEof.into(),
+                    ));
+                }
+                if let Some(alpha_band) = alpha_band.as_deref_mut() {
+                    let a = &mut alpha_band[y * w..(y + 1) * w];
+                    for ((px, a), src) in row.iter_mut().zip(a).zip(line.chunks_exact(4)) {
+                        *px = [src[0], src[1], src[2]];
+                        *a = src[3];
+                    }
+                }
+            }
+            let band: &[[u8; 3]] = band;
+            s.spawn(move |_| on_band(band));
+        }
+        // Past the last row: the rest of the image data is read and checked, as a
+        // whole-image decode does.
+        reader.read_row(&mut line)?;
+        Ok(())
+    });
+    read.map_err(from_png)?;
+    let alpha = (has_alpha && alpha.iter().any(|&a| a != 255)).then_some(alpha);
+    Ok(Pixels {
+        width,
+        height,
+        rgb,
+        alpha,
+    })
+}
+
+/// A png-crate error as image-rs reports it, then classified like every decode error.
+fn from_png(err: png::DecodingError) -> DecodeError {
+    use image::error::{
+        DecodingError, LimitError, LimitErrorKind, ParameterError, ParameterErrorKind,
+    };
+    classify(match err {
+        png::DecodingError::IoError(e) => ImageError::IoError(e),
+        e @ png::DecodingError::Format(_) => {
+            ImageError::Decoding(DecodingError::new(ImageFormat::Png.into(), e))
+        }
+        e @ png::DecodingError::Parameter(_) => ImageError::Parameter(ParameterError::from_kind(
+            ParameterErrorKind::Generic(e.to_string()),
+        )),
+        png::DecodingError::LimitsExceeded => {
+            ImageError::Limits(LimitError::from_kind(LimitErrorKind::InsufficientMemory))
+        }
+    })
+}
+
 const IMAGE_EXTENSIONS: &[&str] = &[
     "jpg", "jpeg", "jpe", "jfif", "png", "gif", "webp", "tif", "tiff", "bmp",
 ];

@@ -42,7 +42,7 @@ use image::RgbImage;
 use rayon::prelude::*;
 
 pub use color::{dist2, oklab_to_srgb_f32, srgb_to_oklab};
-pub use histogram::Histogram;
+pub use histogram::{Histogram, HistogramBuilder};
 pub use pixels::Pixels;
 
 use coarse::Coarse;

@@ -4,11 +4,13 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use image::GenericImageView as _;
-use kquant::decode::{DecodeError, DecodeOptions, decode, decode_pixels, sniff_image};
+use kquant::decode::{
+    DecodeError, DecodeOptions, decode, decode_pixels, decode_pixels_banded, sniff_image,
+};
 use kquant::palette_png;
 use kquant::quant::{Control, Params, quantize};
 
-use crate::util::{corpus_or_skip, read_png};
+use crate::util::{corpus_or_skip, read_png, rich_rgb};
 
 fn opts() -> DecodeOptions {
     DecodeOptions::default()
@@ -219,4 +221,83 @@ fn sniffing_uses_extension_or_magic() {
     assert!(sniff_image(&empty_jpg));
     // And decoding by content works without an extension.
     assert_eq!(decode(&png_no_ext, &opts()).unwrap().dimensions(), (4, 4));
+}
+
+/// `decode_pixels_banded`'s result and the bands it handed over.
+fn banded(
+    path: &Path,
+) -> (
+    Result<kquant::quant::Pixels, DecodeError>,
+    Vec<Vec<[u8; 3]>>,
+) {
+    let bands = std::sync::Mutex::new(Vec::new());
+    let got = decode_pixels_banded(path, &opts(), &|b| bands.lock().unwrap().push(b.to_vec()));
+    (got, bands.into_inner().unwrap())
+}
+
+#[test]
+fn banded_decoding_hands_over_every_pixel_once_and_decodes_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 700 x 400: more than one band, and a width that does not divide the band size.
+    let rgb = rich_rgb(700, 400);
+    rgb.save(d.join("rgb.png")).unwrap();
+    rgb.save(d.join("rgb.jpg")).unwrap();
+    let mut rgba = image::DynamicImage::ImageRgb8(rgb.clone()).to_rgba8();
+    rgba.save(d.join("opaque_rgba.png")).unwrap();
+    rgba.get_pixel_mut(3, 399).0[3] = 7;
+    rgba.save(d.join("rgba.png")).unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    for path in [
+        d.join("rgb.png"),
+        d.join("rgb.jpg"),
+        d.join("opaque_rgba.png"),
+        d.join("rgba.png"),
+        data.join("interlaced.png"),
+        data.join("palette_trns.png"),
+    ] {
+        let want = decode_pixels(&path, &opts()).unwrap();
+        let (got, bands) = banded(&path);
+        let got = got.unwrap();
+        assert_eq!(got, want, "{}", path.display());
+        assert!(
+            bands.iter().all(|b| b.len() % want.width as usize == 0),
+            "{}: a band that is not whole rows",
+            path.display()
+        );
+        let mut handed: Vec<[u8; 3]> = bands.concat();
+        let mut all = want.rgb.clone();
+        handed.sort_unstable();
+        all.sort_unstable();
+        assert_eq!(handed, all, "{}", path.display());
+    }
+    assert!(banded(&d.join("rgba.png")).0.unwrap().alpha.is_some());
+    assert!(
+        banded(&d.join("opaque_rgba.png"))
+            .0
+            .unwrap()
+            .alpha
+            .is_none()
+    );
+}
+
+#[test]
+fn banded_decoding_fails_as_whole_decoding_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.png");
+    rich_rgb(700, 400).save(&good).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    let truncated = dir.path().join("truncated.png");
+    std::fs::write(&truncated, &bytes[..bytes.len() * 6 / 10]).unwrap();
+    // A flipped byte inside the image data: a deflate or checksum error.
+    let mut flipped = bytes.clone();
+    let at = bytes.len() / 2;
+    flipped[at] ^= 0x55;
+    let corrupt = dir.path().join("corrupt.png");
+    std::fs::write(&corrupt, &flipped).unwrap();
+    for path in [truncated, corrupt] {
+        let want = decode_pixels(&path, &opts()).unwrap_err().to_string();
+        let got = banded(&path).0.unwrap_err().to_string();
+        assert_eq!(got, want, "{}", path.display());
+    }
 }

@@ -8,6 +8,9 @@
 //! 256 KB table that stays in the L2 cache. Buckets are independent, so rayon spreads them
 //! over the cores, and the colours come out sorted.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+
 use rayon::prelude::*;
 
 use super::Pixels;
@@ -30,78 +33,8 @@ pub struct Histogram {
 impl Histogram {
     /// Counts the distinct colours of `pixels`.
     pub fn new(pixels: &Pixels) -> Histogram {
-        let rgb = &pixels.rgb;
-        // Radix pass: per chunk, one bucket of (g, b) per red value.
-        let chunks: Vec<Vec<Vec<u16>>> = rgb
-            .par_chunks(CHUNK)
-            .map(|px| {
-                let mut sizes = [0usize; 256];
-                for c in px {
-                    sizes[usize::from(c[0])] += 1;
-                }
-                let mut buckets: Vec<Vec<u16>> =
-                    sizes.iter().map(|&n| Vec::with_capacity(n)).collect();
-                for c in px {
-                    buckets[usize::from(c[0])].push(u16::from_be_bytes([c[1], c[2]]));
-                }
-                buckets
-            })
-            .collect();
-        // Count each red bucket in a cache-resident table.
-        let per_red: Vec<(Vec<[u8; 3]>, Vec<u32>)> = (0..=255u8)
-            .into_par_iter()
-            .map_init(
-                || vec![0u32; 1 << 16],
-                |table, r| {
-                    // Slots seen for the first time, so a sparse bucket need not scan all
-                    // 65 536 counters (that scan dominated small images).
-                    let mut touched: Vec<u16> = Vec::new();
-                    for chunk in &chunks {
-                        for &gb in &chunk[usize::from(r)] {
-                            let slot = &mut table[usize::from(gb)];
-                            if *slot == 0 {
-                                touched.push(gb);
-                            }
-                            *slot += 1;
-                        }
-                    }
-                    let mut colours = Vec::with_capacity(touched.len());
-                    let mut counts = Vec::with_capacity(touched.len());
-                    let mut emit = |gb: u16, n: &mut u32| {
-                        let [g, b] = gb.to_be_bytes();
-                        colours.push([r, g, b]);
-                        counts.push(*n);
-                        *n = 0;
-                    };
-                    if touched.len() < SPARSE_BUCKET {
-                        touched.sort_unstable();
-                        for gb in touched {
-                            emit(gb, &mut table[usize::from(gb)]);
-                        }
-                    } else {
-                        for (gb, n) in (0..=u16::MAX).zip(table.iter_mut()) {
-                            if *n > 0 {
-                                emit(gb, n);
-                            }
-                        }
-                    }
-                    (colours, counts)
-                },
-            )
-            .collect();
-        drop(chunks);
-        let total: usize = per_red.iter().map(|p| p.0.len()).sum();
-        let mut colours = Vec::with_capacity(total);
-        let mut counts = Vec::with_capacity(total);
-        for (c, n) in per_red {
-            colours.extend_from_slice(&c);
-            counts.extend_from_slice(&n);
-        }
-        Histogram {
-            colours,
-            counts,
-            pixels: rgb.len(),
-        }
+        let bands = pixels.rgb.par_chunks(CHUNK).map(bucket).collect();
+        count(bands, pixels.len())
     }
 
     /// Number of distinct colours.
@@ -120,6 +53,111 @@ impl Histogram {
             .iter()
             .copied()
             .zip(self.counts.iter().copied())
+    }
+}
+
+/// Builds a [`Histogram`] from bands of pixels handed over one by one, from any thread and in
+/// any order (as [`crate::decode::decode_pixels_banded`] produces them), so counting can
+/// start before the whole image is decoded. Bands of up to a few hundred thousand pixels.
+#[derive(Default)]
+pub struct HistogramBuilder {
+    bands: Mutex<Vec<Buckets>>,
+    pixels: AtomicUsize,
+}
+
+impl HistogramBuilder {
+    /// Takes in one band of pixels.
+    pub fn add(&self, band: &[[u8; 3]]) {
+        let buckets = bucket(band);
+        self.pixels.fetch_add(band.len(), Ordering::Relaxed);
+        // A panic elsewhere cannot leave the list half-pushed: the data is still whole.
+        self.bands
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(buckets);
+    }
+
+    /// The histogram of every pixel added; the same as [`Histogram::new`] on them.
+    pub fn finish(self) -> Histogram {
+        let bands = self
+            .bands
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        count(bands, self.pixels.into_inner())
+    }
+}
+
+/// One radix pass: the (g, b) pairs of `px`, one bucket per red value.
+type Buckets = Vec<Vec<u16>>;
+
+fn bucket(px: &[[u8; 3]]) -> Buckets {
+    let mut sizes = [0usize; 256];
+    for c in px {
+        sizes[usize::from(c[0])] += 1;
+    }
+    let mut buckets: Vec<Vec<u16>> = sizes.iter().map(|&n| Vec::with_capacity(n)).collect();
+    for c in px {
+        buckets[usize::from(c[0])].push(u16::from_be_bytes([c[1], c[2]]));
+    }
+    buckets
+}
+
+/// Counts bucketed pixels. Counts add up in any band order, and the colours come out sorted.
+fn count(chunks: Vec<Buckets>, pixels: usize) -> Histogram {
+    // Count each red bucket in a cache-resident table.
+    let per_red: Vec<(Vec<[u8; 3]>, Vec<u32>)> = (0..=255u8)
+        .into_par_iter()
+        .map_init(
+            || vec![0u32; 1 << 16],
+            |table, r| {
+                // Slots seen for the first time, so a sparse bucket need not scan all
+                // 65 536 counters (that scan dominated small images).
+                let mut touched: Vec<u16> = Vec::new();
+                for chunk in &chunks {
+                    for &gb in &chunk[usize::from(r)] {
+                        let slot = &mut table[usize::from(gb)];
+                        if *slot == 0 {
+                            touched.push(gb);
+                        }
+                        *slot += 1;
+                    }
+                }
+                let mut colours = Vec::with_capacity(touched.len());
+                let mut counts = Vec::with_capacity(touched.len());
+                let mut emit = |gb: u16, n: &mut u32| {
+                    let [g, b] = gb.to_be_bytes();
+                    colours.push([r, g, b]);
+                    counts.push(*n);
+                    *n = 0;
+                };
+                if touched.len() < SPARSE_BUCKET {
+                    touched.sort_unstable();
+                    for gb in touched {
+                        emit(gb, &mut table[usize::from(gb)]);
+                    }
+                } else {
+                    for (gb, n) in (0..=u16::MAX).zip(table.iter_mut()) {
+                        if *n > 0 {
+                            emit(gb, n);
+                        }
+                    }
+                }
+                (colours, counts)
+            },
+        )
+        .collect();
+    drop(chunks);
+    let total: usize = per_red.iter().map(|p| p.0.len()).sum();
+    let mut colours = Vec::with_capacity(total);
+    let mut counts = Vec::with_capacity(total);
+    for (c, n) in per_red {
+        colours.extend_from_slice(&c);
+        counts.extend_from_slice(&n);
+    }
+    Histogram {
+        colours,
+        counts,
+        pixels,
     }
 }
 
@@ -223,6 +261,24 @@ mod tests {
             assert_eq!(at.find(c), Some(i));
         }
         assert_eq!(at.find([9, 1, 2]), None);
+        // Bands handed over in any order count the same.
+        let px = Pixels {
+            width: h.pixels() as u32,
+            height: 1,
+            rgb: (0..h.pixels())
+                .map(|i| h.colours[i % h.distinct()])
+                .collect(),
+            alpha: None,
+        };
+        let whole = Histogram::new(&px);
+        let builder = HistogramBuilder::default();
+        for band in px.rgb.chunks(1000).rev() {
+            builder.add(band);
+        }
+        let banded = builder.finish();
+        assert_eq!(banded.colours, whole.colours);
+        assert_eq!(banded.counts, whole.counts);
+        assert_eq!(banded.pixels(), whole.pixels());
         assert_eq!(at.find([255, 255, 255]), None);
     }
 }

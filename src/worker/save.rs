@@ -14,7 +14,7 @@ use super::{error_chain, panic_message, test_panic};
 use crate::decode::{self, DecodeOptions};
 use crate::msg::{Msg, SaveEvent, SaveRequest};
 use crate::palette_png::{self, Effort};
-use crate::quant::{self, Control, Histogram, Params, Pixels, Progress};
+use crate::quant::{self, Control, HistogramBuilder, Params, Progress};
 use crate::text;
 
 /// Stops saves when the app leaves, without waiting for their decoding or clustering.
@@ -92,16 +92,19 @@ fn save(
             .map_or(request.path.as_path(), Path::new),
     );
     progress(format!("saving {name}: decoding at full resolution…"));
-    let image =
-        decode::decode(&request.path, &DecodeOptions::default()).map_err(|e| error_chain(&e))?;
+    // The histogram is counted band by band while the rest of the image still decodes.
+    let histogram = HistogramBuilder::default();
+    let pixels = decode::decode_pixels_banded(&request.path, &DecodeOptions::default(), &|b| {
+        histogram.add(b);
+    })
+    .map_err(|e| error_chain(&e))?;
     let is_cancelled = || cancel.is_cancelled();
     // The decode cannot be interrupted; quitting during it should not wait for more.
     if is_cancelled() {
         return Ok(None);
     }
-    let pixels = Pixels::from_dynamic_owned(image);
     progress(format!("saving {name}: clustering k={}…", request.k));
-    let histogram = Histogram::new(&pixels);
+    let histogram = histogram.finish();
     let params = Params {
         space: request.space,
         dither: request.dither,
