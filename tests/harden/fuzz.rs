@@ -19,7 +19,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use image::GenericImageView as _;
-use kquant::decode::{DecodeOptions, decode_bytes};
+use kquant::decode::{DecodeOptions, decode_bytes, decode_pixels, decode_pixels_banded};
 use kquant::palette_png::{self, Effort};
 use kquant::quant::{Control, Params, Pixels, quantize};
 use proptest::prelude::*;
@@ -90,6 +90,26 @@ pub fn pipeline(bytes: &[u8], k: u16, small: bool) {
     let png = palette_png::encode_with(&q, pixels.alpha.as_deref(), effort).unwrap();
     let back = decode_bytes(&png, &opts).unwrap();
     assert_eq!(back.dimensions(), (w, h));
+}
+
+/// A PNG read band by band (`decode_pixels_banded`, from a file) must give what the whole-image
+/// decode gives: the same pixels, or the same error.
+fn banded_agrees(bytes: &[u8]) {
+    let opts = DecodeOptions {
+        max_pixels: MAX_PIXELS,
+    };
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), bytes).unwrap();
+    let bands = std::sync::Mutex::new(0usize);
+    let banded = decode_pixels_banded(file.path(), &opts, &|b| *bands.lock().unwrap() += b.len());
+    match (banded, decode_pixels(file.path(), &opts)) {
+        (Ok(got), Ok(want)) => {
+            assert_eq!(*bands.lock().unwrap(), want.rgb.len());
+            assert!(got == want, "banded pixels differ");
+        }
+        (Err(got), Err(want)) => assert_eq!(got.to_string(), want.to_string()),
+        (got, want) => panic!("banded {:?} vs whole {:?}", got.err(), want.err()),
+    }
 }
 
 /// One edit of a file.
@@ -244,6 +264,9 @@ proptest! {
         }
         save_for_post_mortem("mutated", &bytes);
         pipeline(&bytes, k, small);
+        if bytes.starts_with(b"\x89PNG") {
+            banded_agrees(&bytes);
+        }
     }
 }
 
