@@ -211,11 +211,16 @@ const PNG_INTERNAL_CAP: u64 = 256 << 20;
 
 /// Decodes `path` into an upright image, refusing anything above `opts.max_pixels`.
 pub fn decode(path: &Path, opts: &DecodeOptions) -> Result<DynamicImage, DecodeError> {
+    decode_from(open_image(path)?, opts)
+}
+
+/// `path` opened for decoding: a regular file, not empty.
+fn open_image(path: &Path) -> Result<BufReader<File>, DecodeError> {
     let file = open_regular(path)?;
     if file.metadata().map_err(DecodeError::Io)?.len() == 0 {
         return Err(DecodeError::Empty);
     }
-    decode_from(BufReader::new(file), opts)
+    Ok(BufReader::new(file))
 }
 
 /// [`decode`] for an image already in memory (the same checks and limits).
@@ -290,28 +295,44 @@ pub fn decode_pixels_banded(
     opts: &DecodeOptions,
     on_band: &(dyn Fn(&[[u8; 3]]) + Sync),
 ) -> Result<Pixels, DecodeError> {
-    if let Some(reader) = row_png(path, opts) {
-        return read_png_banded(reader, on_band);
-    }
-    let pixels = decode_pixels(path, opts)?;
-    let rows = (BAND_PIXELS / pixels.width.max(1) as usize).max(1);
-    let band = rows * pixels.width.max(1) as usize;
+    let mut file = open_image(path)?;
+    let image = if file
+        .fill_buf()
+        .map_err(DecodeError::Io)?
+        .starts_with(PNG_SIGNATURE)
+    {
+        if let Some(reader) = row_png(file, opts) {
+            return read_png_banded(reader, on_band);
+        }
+        // Interlaced, 16-bit, grey or with EXIF: read again, whole.
+        decode(path, opts)?
+    } else {
+        decode_from(file, opts)?
+    };
+    let pixels = Pixels::from_dynamic_owned(image);
     {
         use rayon::prelude::*;
-        pixels.rgb.par_chunks(band).for_each(on_band);
+        pixels
+            .rgb
+            .par_chunks(band_len(pixels.width))
+            .for_each(on_band);
     }
     Ok(pixels)
 }
 
-/// A PNG reader positioned at the first row, if `path` is a PNG that reads row by row into
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+
+/// Pixels in a band of whole rows: [`BAND_PIXELS`] rounded down to rows, at least one row.
+fn band_len(width: u32) -> usize {
+    let width = (width as usize).max(1);
+    (BAND_PIXELS / width).max(1) * width
+}
+
+/// A PNG reader positioned at the first row, if `file` holds a PNG that reads row by row into
 /// the same pixels [`decode`] gives: not interlaced, 8-bit RGB or RGBA once palette and tRNS
 /// are expanded, no EXIF (so no orientation to apply), within the budget. `None` for
 /// anything else, and for any error, which [`decode`] then reports in its words.
-fn row_png(path: &Path, opts: &DecodeOptions) -> Option<png::Reader<BufReader<File>>> {
-    let mut file = BufReader::new(open_regular(path).ok()?);
-    if !file.fill_buf().ok()?.starts_with(b"\x89PNG\r\n\x1a\n") {
-        return None;
-    }
+fn row_png(file: BufReader<File>, opts: &DecodeOptions) -> Option<png::Reader<BufReader<File>>> {
     let cap = alloc_cap(opts.max_pixels).min(PNG_INTERNAL_CAP);
     let mut decoder = png::Decoder::new_with_limits(
         file,
@@ -351,7 +372,7 @@ fn read_png_banded(
     let mut rgb = vec![[0u8; 3]; n];
     let mut alpha = vec![0u8; if has_alpha { n } else { 0 }];
     let mut line = vec![0u8; w * if has_alpha { 4 } else { 3 }];
-    let band_len = (BAND_PIXELS / w).max(1) * w;
+    let band_len = band_len(width);
     // In place: the decoding stays on this thread (a save thread does not take a pool thread
     // for it); only the bands go to the pool.
     let read = rayon::in_place_scope(|s| -> Result<(), png::DecodingError> {

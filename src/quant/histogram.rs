@@ -8,7 +8,6 @@
 //! 256 KB table that stays in the L2 cache. Buckets are independent, so rayon spreads them
 //! over the cores, and the colours come out sorted.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
@@ -33,8 +32,7 @@ pub struct Histogram {
 impl Histogram {
     /// Counts the distinct colours of `pixels`.
     pub fn new(pixels: &Pixels) -> Histogram {
-        let bands = pixels.rgb.par_chunks(CHUNK).map(bucket).collect();
-        count(bands, pixels.len())
+        count(pixels.rgb.par_chunks(CHUNK).map(bucket).collect())
     }
 
     /// Number of distinct colours.
@@ -62,14 +60,12 @@ impl Histogram {
 #[derive(Default)]
 pub struct HistogramBuilder {
     bands: Mutex<Vec<Buckets>>,
-    pixels: AtomicUsize,
 }
 
 impl HistogramBuilder {
     /// Takes in one band of pixels.
     pub fn add(&self, band: &[[u8; 3]]) {
         let buckets = bucket(band);
-        self.pixels.fetch_add(band.len(), Ordering::Relaxed);
         // A panic elsewhere cannot leave the list half-pushed: the data is still whole.
         self.bands
             .lock()
@@ -83,7 +79,7 @@ impl HistogramBuilder {
             .bands
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
-        count(bands, self.pixels.into_inner())
+        count(bands)
     }
 }
 
@@ -103,7 +99,8 @@ fn bucket(px: &[[u8; 3]]) -> Buckets {
 }
 
 /// Counts bucketed pixels. Counts add up in any band order, and the colours come out sorted.
-fn count(chunks: Vec<Buckets>, pixels: usize) -> Histogram {
+fn count(chunks: Vec<Buckets>) -> Histogram {
+    let pixels = chunks.iter().flatten().map(Vec::len).sum();
     // Count each red bucket in a cache-resident table.
     let per_red: Vec<(Vec<[u8; 3]>, Vec<u32>)> = (0..=255u8)
         .into_par_iter()
