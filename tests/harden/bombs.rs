@@ -166,16 +166,7 @@ fn compress_refuses_bombs_in_bounded_memory() {
     )
     .unwrap();
     let out = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new("sh")
-        .env("KQUANT", assert_cmd::cargo::cargo_bin("kquant"))
-        .arg("-c")
-        .arg(r#"ulimit -v 1000000 && exec "$KQUANT" "$@""#)
-        .arg("sh")
-        .args(["compress", "-k", "4", "--max-pixels", "1000", "-o"])
-        .arg(out.path())
-        .arg(d)
-        .output()
-        .unwrap();
+    let output = compress_within_1gb(&["--max-pixels", "1000"], out.path(), d);
     assert_terminal_safe("stderr", &output.stderr);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
@@ -200,16 +191,7 @@ fn compress_refuses_bombs_in_bounded_memory() {
     // At the default budget too: the PNG decoder's own allocations are capped at 256 MiB,
     // far below the 1.6 GB image cap, so the 4 GiB profile still fits in 1 GB.
     let out = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new("sh")
-        .env("KQUANT", assert_cmd::cargo::cargo_bin("kquant"))
-        .arg("-c")
-        .arg(r#"ulimit -v 1000000 && exec "$KQUANT" "$@""#)
-        .arg("sh")
-        .args(["compress", "-k", "4", "-o"])
-        .arg(out.path())
-        .arg(d.join("iccp.png"))
-        .output()
-        .unwrap();
+    let output = compress_within_1gb(&[], out.path(), &d.join("iccp.png"));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
 }
@@ -231,4 +213,24 @@ fn decode_from_path_applies_the_same_limits() {
         ),
         "{e:?}"
     );
+}
+
+/// `kquant compress -k 4 EXTRA -o OUT INPUT` with its address space limited to 1 GB.
+fn compress_within_1gb(
+    extra: &[&str],
+    out: &std::path::Path,
+    input: &std::path::Path,
+) -> std::process::Output {
+    std::process::Command::new("sh")
+        .env("KQUANT", assert_cmd::cargo::cargo_bin("kquant"))
+        .arg("-c")
+        .arg(r#"ulimit -v 1000000 && exec "$KQUANT" "$@""#)
+        .arg("sh")
+        .args(["compress", "-k", "4"])
+        .args(extra)
+        .arg("-o")
+        .arg(out)
+        .arg(input)
+        .output()
+        .unwrap()
 }

@@ -967,6 +967,15 @@ fn a_terminal_that_never_answers_the_graphics_query_gets_half_blocks() {
 }
 
 /// Not a terminal, or a dumb one: a clear message, status 2, and no escape codes.
+/// The app exited 2 with `message` on the screen, without ever opening the alternate screen.
+#[cfg(unix)]
+fn refused(session: &mut pty::Session, message: &str) {
+    assert_eq!(session.wait_exit().exit_code(), 2);
+    session.wait_for("the message", |s| s.contents().contains(message));
+    session.wait_output_end();
+    assert!(!contains(&session.raw(), pty::ENTER_ALT_SCREEN));
+}
+
 #[cfg(unix)]
 #[test]
 fn no_terminal_or_a_dumb_one_is_refused_clearly() {
@@ -988,10 +997,7 @@ fn no_terminal_or_a_dumb_one_is_refused_clearly() {
         scratch.path(),
         SIZE,
     );
-    assert_eq!(session.wait_exit().exit_code(), 2);
-    session.wait_for("the message", |s| s.contents().contains("needs a terminal"));
-    session.wait_output_end();
-    assert!(!contains(&session.raw(), pty::ENTER_ALT_SCREEN));
+    refused(&mut session, "needs a terminal");
     assert_eq!(
         std::fs::read(&out).unwrap(),
         b"",
@@ -1011,10 +1017,7 @@ fn no_terminal_or_a_dumb_one_is_refused_clearly() {
         scratch.path(),
         SIZE,
     );
-    assert_eq!(session.wait_exit().exit_code(), 2);
-    session.wait_for("the message", |s| s.contents().contains("needs a terminal"));
-    session.wait_output_end();
-    assert!(!contains(&session.raw(), pty::ENTER_ALT_SCREEN));
+    refused(&mut session, "needs a terminal");
 
     // TERM=dumb.
     let mut session = pty::kquant(
@@ -1023,10 +1026,7 @@ fn no_terminal_or_a_dumb_one_is_refused_clearly() {
         scratch.path(),
         SIZE,
     );
-    assert_eq!(session.wait_exit().exit_code(), 2);
-    session.wait_for("the message", |s| s.contents().contains("TERM=dumb"));
-    session.wait_output_end();
-    assert!(!contains(&session.raw(), pty::ENTER_ALT_SCREEN));
+    refused(&mut session, "TERM=dumb");
     assert!(
         !contains(&session.raw(), b"\x1b["),
         "no escape codes for a dumb terminal"
