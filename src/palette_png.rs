@@ -6,7 +6,6 @@
 //! fsyncs it and renames it into place, refusing any destination that is one of the inputs.
 //! This module does not decide output paths; `batch` does.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Write as _};
@@ -37,9 +36,6 @@ pub enum EncodeError {
     /// Colour × alpha pairs do not fit a 256-entry palette even with two alpha levels.
     #[error("{0} colour/alpha combinations do not fit a 256-entry palette; use k <= 255")]
     TooManyEntries(usize),
-    /// The png crate refused the data.
-    #[error("PNG encoding failed")]
-    Png(#[from] png::EncodingError),
 }
 
 /// Why encoded bytes were not saved.
@@ -75,47 +71,35 @@ pub fn bit_depth_for(entries: usize) -> png::BitDepth {
     }
 }
 
-/// How hard to compress. Measured on Dragonfly_by_Bolly.jpg (13.4 MP, release build, 2 cores;
-/// `Small` deflates on both, the others on one):
+/// How hard to compress: the zlib level of the image data, which kquant deflates in
+/// parallel slices (see `zlib_parallel`). Rows are never filtered: palette indices do not
+/// predict from their neighbours, so filtering only costs time. Measured on
+/// Dragonfly_by_Bolly.jpg (13.4 MP, release build, 2 cores, deflate alone):
 ///
-/// | k   | `Fast` (fdeflate, adaptive filter) | `Small` (zlib level 6, no filter) | png `Balanced` |
+/// | k   | `Fast` (level 2) | `Small` (level 6) | png crate, fdeflate + adaptive filter |
 /// | --- | --- | --- | --- |
-/// | 16  | 1.25 MB in 15 ms | 1.00 MB in 68 ms | 1.04 MB in 0.25–0.39 s |
-/// | 256 | 4.61 MB in 43 ms | 3.58 MB in 143 ms | 4.06 MB in 0.87–1.36 s |
-///
-/// Palette rows compress better unfiltered once zlib does real matching, so `Small` beats
-/// png's `Balanced` (which filters adaptively) on both size and time.
+/// | 16  | 1.23 MB in 14 ms | 0.99 MB in 52 ms | 1.25 MB in 15 ms (one core) |
+/// | 256 | 4.19 MB in 41 ms | 3.53 MB in 113 ms | 4.61 MB in 43 ms (one core) |
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Effort {
-    /// For live size estimates (the TUI): ~10× faster, files ~20–30% larger.
+    /// For `kquant compress --fast`: ~3× faster to write, files ~20% larger.
     #[default]
     Fast,
-    /// For files that are kept (`kquant compress`).
+    /// For files that are kept (`kquant compress`, saving from the TUI, its size estimate).
     Small,
 }
 
 impl Effort {
-    /// The zlib level when kquant deflates the image itself, in parallel.
-    fn zlib_level(self) -> Option<u32> {
+    fn zlib_level(self) -> u32 {
         match self {
-            Effort::Fast => None,
-            Effort::Small => Some(SMALL_ZLIB_LEVEL),
-        }
-    }
-
-    fn settings(self) -> (png::DeflateCompression, png::Filter) {
-        match self {
-            Effort::Fast => (
-                png::DeflateCompression::FdeflateUltraFast,
-                png::Filter::Adaptive,
-            ),
-            Effort::Small => (png::DeflateCompression::Level(6), png::Filter::NoFilter),
+            Effort::Fast => 2,
+            Effort::Small => 6,
         }
     }
 }
 
 /// Encodes `q` as an indexed PNG, with `alpha` (one byte a pixel) written through `tRNS`,
-/// quickly ([`Effort::Fast`]; use [`encode_with`] and [`Effort::Small`] for kept files).
+/// quickly ([`Effort::Fast`]; use [`encode_with`] and [`Effort::Small`] for smaller files).
 ///
 /// Without alpha the palette is exactly `q.palette`. With alpha, each palette entry is a
 /// (colour, alpha level) pair that actually occurs: alpha is quantised to the finest step (1,
@@ -133,7 +117,6 @@ pub fn encode_with(
     alpha: Option<&[u8]>,
     effort: Effort,
 ) -> Result<Vec<u8>, EncodeError> {
-    let (deflate, filter) = effort.settings();
     let expected = q.width as usize * q.height as usize;
     let length_error = |got| EncodeError::Length {
         got,
@@ -158,42 +141,15 @@ pub fn encode_with(
     let indices = indices.as_deref().unwrap_or(&q.indices);
     let depth = bit_depth_for(palette.len());
 
-    if let Some(level) = effort.zlib_level() {
-        return Ok(write_png(
-            q.width, q.height, depth, &palette, &trns, indices, level,
-        ));
-    }
-    let mut out = Vec::new();
-    let mut enc = png::Encoder::new(&mut out, q.width, q.height);
-    enc.set_color(png::ColorType::Indexed);
-    enc.set_depth(depth);
-    enc.set_deflate_compression(deflate);
-    enc.set_filter(filter);
-    enc.set_palette(palette.iter().flatten().copied().collect::<Vec<u8>>());
-    if !trns.is_empty() {
-        enc.set_trns(trns);
-    }
-    let mut writer = enc.write_header()?;
-    writer.write_image_data(&pack_rows(indices, q.width as usize, depth))?;
-    writer.finish()?;
-    Ok(out)
-}
-
-/// Packs one index a byte into rows of `depth` bits a pixel, most significant bits first,
-/// each row padded to a whole byte as PNG requires. 8-bit rows are the indices themselves.
-fn pack_rows(indices: &[u8], width: usize, depth: png::BitDepth) -> Cow<'_, [u8]> {
-    let bits = depth as usize;
-    if bits == 8 {
-        return Cow::Borrowed(indices);
-    }
-    let width = width.max(1);
-    let row_bytes = width.div_ceil(8 / bits);
-    let mut out = vec![0u8; row_bytes * (indices.len() / width)];
-    out.par_chunks_mut(row_bytes)
-        .zip(indices.par_chunks(width))
-        .with_min_len(64)
-        .for_each(|(out, row)| pack_row(row, out, bits));
-    Cow::Owned(out)
+    Ok(write_png(
+        q.width,
+        q.height,
+        depth,
+        &palette,
+        &trns,
+        indices,
+        effort.zlib_level(),
+    ))
 }
 
 /// Packs one row of indices at `bits` (1, 2, 4 or 8) bits each into `out`.
@@ -378,18 +334,14 @@ fn same_inode(_: &fs::Metadata, _: &fs::Metadata) -> bool {
     false
 }
 
-/// zlib level for [`Effort::Small`]; see `write_png`.
-const SMALL_ZLIB_LEVEL: u32 = 6;
-/// Input bytes per independently deflated slice.
+/// Input bytes per slice deflated on its own.
 const DEFLATE_SLICE: usize = 1 << 18;
+/// Deflate's window: each slice is primed with this much of the data before it.
+const WINDOW: usize = 1 << 15;
 /// Largest IDAT chunk written.
 const IDAT_MAX: usize = 1 << 20;
 
-/// Writes a complete indexed PNG of `indices`, rows unfiltered. The png crate deflates on
-/// one thread; here the image data is cut into 256 KiB slices deflated in parallel and
-/// joined pigz-style (each slice but the last ends with a sync flush, so the raw deflate
-/// streams concatenate into one valid stream; the Adler-32 covers the whole). Each slice
-/// starts without a dictionary, which costs well under 1% in size.
+/// Writes a complete indexed PNG of `indices`, rows unfiltered, deflated at zlib `level`.
 fn write_png(
     width: u32,
     height: u32,
@@ -444,7 +396,12 @@ fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     out.extend_from_slice(&crc.finalize().to_be_bytes());
 }
 
-/// A zlib stream of `data`, deflated in parallel slices.
+/// A zlib stream of `data` at `level`, deflated in parallel the way pigz does it. The png crate
+/// deflates on one thread; here the data is cut into 256 KiB slices, each deflated on its
+/// own with the 32 KiB before it as its dictionary (so matches still reach back across the
+/// cut, and the output is within 0.1% of one serial stream), each but the last ending with
+/// a sync flush so that the raw deflate streams join into one. Each slice's Adler-32 is
+/// computed beside it and the parts combined.
 fn zlib_parallel(data: &[u8], level: u32) -> Vec<u8> {
     let slices: Vec<&[u8]> = if data.is_empty() {
         vec![data]
@@ -452,24 +409,47 @@ fn zlib_parallel(data: &[u8], level: u32) -> Vec<u8> {
         data.chunks(DEFLATE_SLICE).collect()
     };
     let last = slices.len() - 1;
-    let parts: Vec<Vec<u8>> = slices
+    let parts: Vec<(Vec<u8>, u32)> = slices
         .par_iter()
         .enumerate()
-        .map(|(i, slice)| deflate_slice(slice, level, i == last))
+        .map(|(i, slice)| {
+            let start = i * DEFLATE_SLICE;
+            let dictionary = &data[start.saturating_sub(WINDOW)..start];
+            (
+                deflate_slice(slice, dictionary, level, i == last),
+                adler32(slice),
+            )
+        })
         .collect();
-    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum::<usize>() + 6);
-    out.extend_from_slice(&[0x78, 0x9c]); // zlib header: deflate, 32 KiB window, default level
-    for p in &parts {
-        out.extend_from_slice(p);
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum::<usize>() + 6);
+    // CMF: deflate, 32 KiB window. FLG: the level class (informative only), and check bits
+    // that make the pair a multiple of 31.
+    let class: u16 = match level {
+        0 | 1 => 0,
+        2..=5 => 1,
+        6 => 2,
+        _ => 3,
+    };
+    let header = 0x7800 | (class << 6);
+    out.extend_from_slice(&(header + 31 - header % 31).to_be_bytes());
+    let mut adler = 1;
+    for ((deflated, sum), slice) in parts.iter().zip(&slices) {
+        out.extend_from_slice(deflated);
+        adler = adler32_combine(adler, *sum, slice.len());
     }
-    out.extend_from_slice(&adler32(data).to_be_bytes());
+    out.extend_from_slice(&adler.to_be_bytes());
     out
 }
 
-/// Raw deflate of one slice; ends with a sync flush, or the final block when `last`.
-fn deflate_slice(slice: &[u8], level: u32, last: bool) -> Vec<u8> {
+/// Raw deflate of one slice, primed with `dictionary`; ends with a sync flush, or the final
+/// block when `last`.
+fn deflate_slice(slice: &[u8], dictionary: &[u8], level: u32, last: bool) -> Vec<u8> {
     use flate2::{Compress, Compression, FlushCompress, Status};
     let mut c = Compress::new(Compression::new(level), false);
+    if !dictionary.is_empty() {
+        // Only fails once data has gone in; none has.
+        let _ = c.set_dictionary(dictionary);
+    }
     let flush = if last {
         FlushCompress::Finish
     } else {
@@ -499,6 +479,9 @@ fn deflate_slice(slice: &[u8], level: u32, last: bool) -> Vec<u8> {
     }
 }
 
+/// Adler-32's modulus.
+const ADLER_BASE: u32 = 65521;
+
 fn adler32(data: &[u8]) -> u32 {
     // Largest n such that 255·n·(n+1)/2 + (n+1)·(65520) fits in u32 (zlib's NMAX).
     const NMAX: usize = 5552;
@@ -508,15 +491,41 @@ fn adler32(data: &[u8]) -> u32 {
             a += u32::from(x);
             b += a;
         }
-        a %= 65521;
-        b %= 65521;
+        a %= ADLER_BASE;
+        b %= ADLER_BASE;
     }
     (b << 16) | a
+}
+
+/// The Adler-32 of `x` followed by `y`, from theirs and `y`'s length. With A = 1 + the sum
+/// of the bytes and B = the sum of the A after each byte: A = A1 + A2 − 1, and each of
+/// `y`'s B terms gains A1 − 1, so B = B1 + B2 + len·(A1 − 1).
+fn adler32_combine(x: u32, y: u32, y_len: usize) -> u32 {
+    let base = u64::from(ADLER_BASE);
+    let (a1, b1) = (u64::from(x & 0xffff), u64::from(x >> 16));
+    let (a2, b2) = (u64::from(y & 0xffff), u64::from(y >> 16));
+    let len = y_len as u64 % base;
+    let a = (a1 + a2 + base - 1) % base;
+    let b = (b1 + b2 + len * ((a1 + base - 1) % base)) % base;
+    // Both are below the 16-bit modulus.
+    #[allow(clippy::cast_possible_truncation)]
+    let sum = ((b << 16) | a) as u32;
+    sum
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pack_rows(indices: &[u8], width: usize, depth: png::BitDepth) -> Vec<u8> {
+        let bits = depth as usize;
+        let row_bytes = width.div_ceil(8 / bits);
+        let mut out = vec![0u8; row_bytes * (indices.len() / width)];
+        for (row, out) in indices.chunks(width).zip(out.chunks_mut(row_bytes)) {
+            pack_row(row, out, bits);
+        }
+        out
+    }
 
     #[test]
     fn packs_msb_first_with_row_padding() {
@@ -554,22 +563,36 @@ mod tests {
     #[test]
     fn parallel_zlib_round_trips_across_slices() {
         use std::io::Read as _;
-        // 700 KB of compressible but varied bytes: three slices.
+        // 700 KB of compressible but varied bytes: three slices, the later two primed.
         let data: Vec<u8> = (0..700_000u32)
             .map(|i| ((i / 7) ^ (i % 251)) as u8)
             .collect();
-        let z = zlib_parallel(&data, 6);
-        let mut back = Vec::new();
-        flate2::read::ZlibDecoder::new(&z[..])
-            .read_to_end(&mut back)
-            .unwrap();
-        assert_eq!(back, data);
-        assert!(z.len() < data.len() / 2);
-        let mut empty = Vec::new();
-        flate2::read::ZlibDecoder::new(&zlib_parallel(&[], 6)[..])
-            .read_to_end(&mut empty)
-            .unwrap();
-        assert!(empty.is_empty());
+        for effort in [Effort::Fast, Effort::Small] {
+            for data in [&data[..], &[]] {
+                // The decoder checks the header's check bits and the Adler-32.
+                let z = zlib_parallel(data, effort.zlib_level());
+                let mut back = Vec::new();
+                flate2::read::ZlibDecoder::new(&z[..])
+                    .read_to_end(&mut back)
+                    .unwrap();
+                assert_eq!(back, data, "{effort:?}");
+                assert!(z.len() <= data.len() / 2 + 8);
+            }
+        }
+    }
+
+    #[test]
+    fn adler32_of_parts_combines_to_the_whole() {
+        assert_eq!(adler32(b"Wikipedia"), 0x11E6_0398);
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 31 / 7) as u8).collect();
+        for cut in [0, 1, 5552, 65_521, 65_522, 99_999, 100_000] {
+            let (x, y) = data.split_at(cut);
+            assert_eq!(
+                adler32_combine(adler32(x), adler32(y), y.len()),
+                adler32(&data),
+                "cut at {cut}"
+            );
+        }
     }
 
     #[test]
