@@ -1,5 +1,6 @@
 //! Wall time of each stage of `kquant compress` on one file: decode, histogram, clustering +
-//! remap, indexed-PNG encode. Medians of `--runs` runs.
+//! remap, indexed-PNG encode; and decode + histogram as `compress` runs them, overlapped
+//! (`banded`; the total counts that, not the two apart). Medians of `--runs` runs.
 //!
 //! `cargo run --release --example stages -- PHOTO [K ...] [--runs N]`
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::time::Instant;
 
 use kquant::decode::{self, DecodeOptions};
 use kquant::palette_png::{self, Effort};
-use kquant::quant::{self, Control, Histogram, Params};
+use kquant::quant::{self, Control, Histogram, HistogramBuilder, Params};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -38,11 +39,11 @@ fn main() -> anyhow::Result<()> {
     let opts = DecodeOptions::default();
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
     println!(
-        "{:>4} {:>8} {:>8} {:>8} {:>8} {:>8}",
-        "k", "decode", "hist", "quant", "encode", "total"
+        "{:>4} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "k", "decode", "hist", "banded", "quant", "encode", "total"
     );
     for &k in &ks {
-        let (mut d, mut h, mut q, mut e) = (vec![], vec![], vec![], vec![]);
+        let (mut d, mut h, mut b, mut q, mut e) = (vec![], vec![], vec![], vec![], vec![]);
         for _ in 0..runs {
             let t = Instant::now();
             let pixels = decode::decode_pixels(&photo, &opts)?;
@@ -50,6 +51,11 @@ fn main() -> anyhow::Result<()> {
             let t = Instant::now();
             let hist = Histogram::new(&pixels);
             h.push(ms(t));
+            let t = Instant::now();
+            let builder = HistogramBuilder::default();
+            let banded = decode::decode_pixels_banded(&photo, &opts, &|band| builder.add(band))?;
+            std::hint::black_box((banded, builder.finish()));
+            b.push(ms(t));
             let t = Instant::now();
             let out = quant::quantize_with(&pixels, &hist, &Params::new(k), &Control::none())
                 .map_err(|_| anyhow::anyhow!("cancelled"))?;
@@ -59,10 +65,10 @@ fn main() -> anyhow::Result<()> {
             e.push(ms(t));
             std::hint::black_box(png);
         }
-        let (d, h, q, e) = (median(d), median(h), median(q), median(e));
+        let (d, h, b, q, e) = (median(d), median(h), median(b), median(q), median(e));
         println!(
-            "{k:>4} {d:>8.1} {h:>8.1} {q:>8.1} {e:>8.1} {:>8.1}",
-            d + h + q + e
+            "{k:>4} {d:>8.1} {h:>8.1} {b:>8.1} {q:>8.1} {e:>8.1} {:>8.1}",
+            b + q + e
         );
     }
     Ok(())

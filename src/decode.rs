@@ -16,6 +16,8 @@ use image::{DynamicImage, ImageDecoder as _, ImageError, ImageFormat, ImageReade
 
 use crate::quant::Pixels;
 
+mod png_rows;
+
 /// How defensive decoding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DecodeOptions {
@@ -286,9 +288,9 @@ pub fn decode_pixels(path: &Path, opts: &DecodeOptions) -> Result<Pixels, Decode
 pub const BAND_PIXELS: usize = 1 << 18;
 
 /// [`decode_pixels`], also handing every pixel to `on_band` exactly once, in bands of whole
-/// rows, from rayon tasks in any order. An 8-bit RGB(A) or palette PNG hands each band over as
-/// soon as its rows are decoded: PNG decoding is one serial stream, so another core can work
-/// on the finished rows (the histogram) meanwhile. Anything else is decoded whole first.
+/// rows, from rayon tasks in any order. An 8-bit RGB(A) PNG is decoded on two threads
+/// (`png_rows`) and hands each band over as soon as its rows are decoded, so another core can
+/// work on the finished rows (the histogram) meanwhile. Anything else is decoded whole first.
 /// Results and errors are those of [`decode_pixels`].
 pub fn decode_pixels_banded(
     path: &Path,
@@ -296,16 +298,28 @@ pub fn decode_pixels_banded(
     on_band: &(dyn Fn(&[[u8; 3]]) + Sync),
 ) -> Result<Pixels, DecodeError> {
     let mut file = open_image(path)?;
+    let mut handed = 0;
     let image = if file
         .fill_buf()
         .map_err(DecodeError::Io)?
         .starts_with(PNG_SIGNATURE)
     {
-        if let Some(reader) = row_png(file, opts) {
-            return read_png_banded(reader, on_band);
+        let mut stopped = false;
+        if let Some(layout) = png_layout(file, opts)
+            && let Ok(file) = open_image(path)
+        {
+            match png_rows::read(file, layout, band_len(layout.width), on_band) {
+                Ok(pixels) => return Ok(pixels),
+                // Decoded again the ordinary way, for its error in its words; the bands
+                // already handed over are not handed again.
+                Err(s) => (stopped, handed) = (true, s.bands_handed),
+            }
         }
-        // Interlaced, 16-bit, grey or with EXIF: read again, whole.
-        decode(path, opts)?
+        let image = decode(path, opts)?;
+        // Only a file that changed in between should get here: otherwise png_rows refused
+        // a PNG the png crate reads, which is a bug (the tests run in debug builds).
+        debug_assert!(!stopped, "png_rows stopped on a PNG that decodes");
+        image
     } else {
         decode_from(file, opts)?
     };
@@ -315,6 +329,7 @@ pub fn decode_pixels_banded(
         pixels
             .rgb
             .par_chunks(band_len(pixels.width))
+            .skip(handed)
             .for_each(on_band);
     }
     Ok(pixels)
@@ -328,11 +343,12 @@ fn band_len(width: u32) -> usize {
     (BAND_PIXELS / width).max(1) * width
 }
 
-/// A PNG reader positioned at the first row, if `file` holds a PNG that reads row by row into
-/// the same pixels [`decode`] gives: not interlaced, 8-bit RGB or RGBA once palette and tRNS
-/// are expanded, no EXIF (so no orientation to apply), within the budget. `None` for
-/// anything else, and for any error, which [`decode`] then reports in its words.
-fn row_png(file: BufReader<File>, opts: &DecodeOptions) -> Option<png::Reader<BufReader<File>>> {
+/// The layout of the PNG in `file` if `png_rows` can decode it into the same pixels [`decode`]
+/// gives: 8-bit RGB or RGBA, not interlaced or animated, no tRNS (so nothing to expand), no
+/// EXIF (so no orientation to apply), within the budget. Its chunks up to the image data are
+/// read as image-rs reads them, with the same memory cap. `None` for anything else, and for
+/// any error, which [`decode`] then reports in its words.
+fn png_layout(file: BufReader<File>, opts: &DecodeOptions) -> Option<png_rows::Layout> {
     let cap = alloc_cap(opts.max_pixels).min(PNG_INTERNAL_CAP);
     let mut decoder = png::Decoder::new_with_limits(
         file,
@@ -340,98 +356,25 @@ fn row_png(file: BufReader<File>, opts: &DecodeOptions) -> Option<png::Reader<Bu
             bytes: usize::try_from(cap).unwrap_or(usize::MAX),
         },
     );
-    // As image-rs sets it up, so the pixels come out the same.
     decoder.set_ignore_text_chunk(false);
     let header = decoder.read_header_info().ok()?;
     let pixels = u64::from(header.width) * u64::from(header.height);
     if pixels == 0 || pixels > opts.max_pixels || header.interlaced {
         return None;
     }
-    decoder.set_transformations(png::Transformations::EXPAND);
     let reader = decoder.read_info().ok()?;
-    let rgb_or_rgba = matches!(
-        reader.output_color_type(),
-        (
-            png::ColorType::Rgb | png::ColorType::Rgba,
-            png::BitDepth::Eight
-        )
-    );
-    (rgb_or_rgba && reader.info().exif_metadata.is_none()).then_some(reader)
-}
-
-/// Reads the rows of a PNG accepted by [`row_png`], handing each band to `on_band` as soon as
-/// it is complete.
-fn read_png_banded(
-    mut reader: png::Reader<BufReader<File>>,
-    on_band: &(dyn Fn(&[[u8; 3]]) + Sync),
-) -> Result<Pixels, DecodeError> {
-    let (width, height) = (reader.info().width, reader.info().height);
-    let has_alpha = reader.output_color_type().0 == png::ColorType::Rgba;
-    let w = width as usize;
-    let n = w * height as usize;
-    let mut rgb = vec![[0u8; 3]; n];
-    let mut alpha = vec![0u8; if has_alpha { n } else { 0 }];
-    let mut line = vec![0u8; w * if has_alpha { 4 } else { 3 }];
-    let band_len = band_len(width);
-    // In place: the decoding stays on this thread (a save thread does not take a pool thread
-    // for it); only the bands go to the pool.
-    let read = rayon::in_place_scope(|s| -> Result<(), png::DecodingError> {
-        let mut alpha_bands = alpha.chunks_mut(band_len);
-        for band in rgb.chunks_mut(band_len) {
-            let mut alpha_band = alpha_bands.next();
-            for (y, row) in band.chunks_mut(w).enumerate() {
-                let out = if has_alpha {
-                    &mut line[..]
-                } else {
-                    bytemuck::cast_slice_mut(row)
-                };
-                if reader.read_row(out)?.is_none() {
-                    return Err(png::DecodingError::IoError(
-                        io::ErrorKind::UnexpectedEof.into(),
-                    ));
-                }
-                if let Some(alpha_band) = alpha_band.as_deref_mut() {
-                    let a = &mut alpha_band[y * w..(y + 1) * w];
-                    for ((px, a), src) in row.iter_mut().zip(a).zip(line.chunks_exact(4)) {
-                        *px = [src[0], src[1], src[2]];
-                        *a = src[3];
-                    }
-                }
-            }
-            let band: &[[u8; 3]] = band;
-            s.spawn(move |_| on_band(band));
-        }
-        // Past the last row: the rest of the image data is read and checked, as a
-        // whole-image decode does.
-        reader.read_row(&mut line)?;
-        Ok(())
-    });
-    read.map_err(from_png)?;
-    let alpha = (has_alpha && alpha.iter().any(|&a| a != 255)).then_some(alpha);
-    Ok(Pixels {
-        width,
-        height,
-        rgb,
-        alpha,
-    })
-}
-
-/// A png-crate error as image-rs reports it, then classified like every decode error.
-fn from_png(err: png::DecodingError) -> DecodeError {
-    use image::error::{
-        DecodingError, LimitError, LimitErrorKind, ParameterError, ParameterErrorKind,
+    let info = reader.info();
+    let alpha = match (info.color_type, info.bit_depth) {
+        (png::ColorType::Rgb, png::BitDepth::Eight) => false,
+        (png::ColorType::Rgba, png::BitDepth::Eight) => true,
+        _ => return None,
     };
-    classify(match err {
-        png::DecodingError::IoError(e) => ImageError::IoError(e),
-        e @ png::DecodingError::Format(_) => {
-            ImageError::Decoding(DecodingError::new(ImageFormat::Png.into(), e))
-        }
-        e @ png::DecodingError::Parameter(_) => ImageError::Parameter(ParameterError::from_kind(
-            ParameterErrorKind::Generic(e.to_string()),
-        )),
-        png::DecodingError::LimitsExceeded => {
-            ImageError::Limits(LimitError::from_kind(LimitErrorKind::InsufficientMemory))
-        }
+    let plain =
+        info.trns.is_none() && info.exif_metadata.is_none() && info.animation_control.is_none();
+    plain.then_some(png_rows::Layout {
+        width: info.width,
+        height: info.height,
+        alpha,
     })
 }
 

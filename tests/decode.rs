@@ -247,15 +247,39 @@ fn banded_decoding_hands_over_every_pixel_once_and_decodes_the_same() {
     rgba.save(d.join("opaque_rgba.png")).unwrap();
     rgba.get_pixel_mut(3, 399).0[3] = 7;
     rgba.save(d.join("rgba.png")).unwrap();
+    // One file per PNG row filter, so each is undone on every row; small IDAT chunks.
+    let mut filtered = Vec::new();
+    for (name, filter) in [
+        ("none", png::Filter::NoFilter),
+        ("sub", png::Filter::Sub),
+        ("up", png::Filter::Up),
+        ("avg", png::Filter::Avg),
+        ("paeth", png::Filter::Paeth),
+    ] {
+        for (colour, bytes) in [
+            (png::ColorType::Rgb, rgb.as_raw()),
+            (png::ColorType::Rgba, rgba.as_raw()),
+        ] {
+            let path = d.join(format!("{name}-{colour:?}.png"));
+            let mut enc = png::Encoder::new(std::fs::File::create(&path).unwrap(), 700, 400);
+            enc.set_color(colour);
+            enc.set_filter(filter);
+            let mut writer = enc.write_header().unwrap();
+            let mut stream = writer.stream_writer_with_size(10_000).unwrap();
+            std::io::Write::write_all(&mut stream, bytes).unwrap();
+            stream.finish().unwrap();
+            filtered.push(path);
+        }
+    }
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
-    for path in [
+    for path in filtered.into_iter().chain([
         d.join("rgb.png"),
         d.join("rgb.jpg"),
         d.join("opaque_rgba.png"),
         d.join("rgba.png"),
         data.join("interlaced.png"),
         data.join("palette_trns.png"),
-    ] {
+    ]) {
         let want = decode_pixels(&path, &opts()).unwrap();
         let (got, bands) = banded(&path);
         let got = got.unwrap();
