@@ -323,11 +323,29 @@ fn quantize_in_pool(
                 .unwrap_or(0)
         })
     } else {
-        // A 16 MB colour → entry table: one lookup per pixel, spread over the cores.
-        let mut table = vec![0u8; 1 << 24];
-        for (&c, &i) in histogram.colours.iter().zip(&colour_index) {
-            table[key(c)] = i;
+        // A 16 MB colour → entry table: one lookup per pixel, spread over the cores. The
+        // colours are sorted, so those of one red fill one 64 KiB slab, and the slabs (and
+        // their page faults) are filled side by side.
+        let mut reds = [0usize; 257];
+        for c in &histogram.colours {
+            reds[usize::from(c[0]) + 1] += 1;
         }
+        for r in 0..256 {
+            reds[r + 1] += reds[r];
+        }
+        let mut table = vec![0u8; 1 << 24];
+        table
+            .par_chunks_mut(1 << 16)
+            .enumerate()
+            .for_each(|(r, slab)| {
+                let run = reds[r]..reds[r + 1];
+                for (&c, &i) in histogram.colours[run.clone()]
+                    .iter()
+                    .zip(&colour_index[run])
+                {
+                    slab[key(c) & 0xffff] = i;
+                }
+            });
         remap_with(&pixels.rgb, |c| table.get(key(c)).copied().unwrap_or(0))
     };
     let sq: u64 = histogram
