@@ -7,10 +7,11 @@
 //! whole filtered rows; the caller's thread unfilters them and hands each finished band of
 //! rows to `on_band` on the rayon pool.
 //!
-//! This path only has to be right when it succeeds. It drives the `StreamingDecoder` the way
-//! `png::Reader` does (the same calls, in the same order, with the same cap on inflated
-//! bytes), so it fails wherever the png crate would. Any failure ends in [`Stopped`] and the
-//! caller decodes the file again the ordinary way, which gives the error in its usual words.
+//! This path only has to be right when it succeeds. It drives the `StreamingDecoder` as
+//! `png::Reader` does: image data inflated into a buffer never larger than what the image
+//! still needs, then the rest of the IDAT chunks read without inflating; so it fails wherever
+//! the png crate would. Any failure ends in [`Stopped`] and the caller decodes the file again
+//! the ordinary way, which gives the error in its usual words.
 
 use std::fs::File;
 use std::io::{BufRead as _, BufReader};
