@@ -325,3 +325,46 @@ fn banded_decoding_fails_as_whole_decoding_does() {
         assert_eq!(got, want, "{}", path.display());
     }
 }
+
+#[test]
+fn banded_decoding_agrees_on_damaged_multi_block_pngs() {
+    // Big enough for the two-thread decode to send many blocks and shift its buffer, in
+    // 10 kB IDAT chunks; damaged at spread-out places, from the header to the last chunk.
+    let dir = tempfile::tempdir().unwrap();
+    let rgb = rich_rgb(700, 400);
+    let mut bytes = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut bytes, 700, 400);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_filter(png::Filter::Paeth);
+        let mut writer = enc.write_header().unwrap();
+        let mut stream = writer.stream_writer_with_size(10_000).unwrap();
+        std::io::Write::write_all(&mut stream, rgb.as_raw()).unwrap();
+        stream.finish().unwrap();
+        writer.finish().unwrap();
+    }
+    let path = dir.path().join("damaged.png");
+    let (mut agreed_ok, mut agreed_err) = (0, 0);
+    for i in 1..24 {
+        let at = bytes.len() * i / 24;
+        let truncated = bytes[..at].to_vec();
+        let mut flipped = bytes.clone();
+        flipped[at] ^= 0x24;
+        for damaged in [truncated, flipped] {
+            std::fs::write(&path, &damaged).unwrap();
+            match (banded(&path).0, decode_pixels(&path, &opts())) {
+                (Ok(got), Ok(want)) => {
+                    assert!(got == want, "damage at {at}: pixels differ");
+                    agreed_ok += 1;
+                }
+                (Err(got), Err(want)) => {
+                    assert_eq!(got.to_string(), want.to_string(), "damage at {at}");
+                    agreed_err += 1;
+                }
+                (got, want) => panic!("damage at {at}: {:?} vs {:?}", got.err(), want.err()),
+            }
+        }
+    }
+    // Truncation always fails; a flipped byte inside the deflate stream can also decode.
+    assert!(agreed_err >= 23, "{agreed_ok} ok, {agreed_err} errors");
+}
