@@ -113,15 +113,20 @@ impl Soa {
 /// scanning all of them.
 const NEIGHBOURS_FROM: usize = 8;
 
-/// For each centroid, the others sorted by distance from it. A point's exact distance `u` to
-/// its own centroid `a` bounds every other: `d(x, c_j) ≥ d(c_a, c_j) − u`. Walking `a`'s
-/// neighbours nearest first, the search stops as soon as that bound reaches the second-best
-/// distance found, so it visits the few centroids around `a` rather than all k.
+/// For each centroid, the others by distance from it. A point's exact distance `u` to its own
+/// centroid `a` bounds every other: `d(x, c_j) ≥ d(c_a, c_j) − u`. Walking `a`'s neighbours
+/// nearest first, the search stops as soon as that bound reaches the second-best distance
+/// found, so it visits the few centroids around `a` rather than all k.
 struct Neighbours {
     k: usize,
-    /// Row `a` holds (distance from `c_a`, index) for every other centroid, nearest first.
+    /// Row `a` holds (distance from `c_a`, index) for every other centroid: the nearest
+    /// [`SORTED_NEIGHBOURS`] in order, then the rest in any order (none nearer than those).
     rows: Vec<(f32, u32)>,
 }
+
+/// Neighbours kept in order in each row. A walk seldom gets further; sorting whole rows of
+/// 255 was most of the cost of a Lloyd step at k = 256, done again every step.
+const SORTED_NEIGHBOURS: usize = 32;
 
 impl Neighbours {
     fn new(c: &[[f32; 3]]) -> Neighbours {
@@ -138,7 +143,12 @@ impl Neighbours {
                     .filter(|&j| j != a)
                     .map(|j| (u64::from(dist2(c[a], c[j]).sqrt().to_bits()) << 32) | j as u64)
                     .collect();
-                keys.sort_unstable();
+                if keys.len() > SORTED_NEIGHBOURS {
+                    keys.select_nth_unstable(SORTED_NEIGHBOURS - 1);
+                    keys[..SORTED_NEIGHBOURS].sort_unstable();
+                } else {
+                    keys.sort_unstable();
+                }
                 for (slot, key) in row.iter_mut().zip(keys) {
                     // The high half holds the distance's bits, the low half the index (< 256).
                     #[allow(clippy::cast_possible_truncation)]
@@ -150,6 +160,14 @@ impl Neighbours {
         Neighbours { k, rows }
     }
 
+    /// [`half_separation`] read off the rows: each starts with its centroid's nearest.
+    fn half_separation(&self) -> Vec<f32> {
+        self.rows
+            .chunks_exact(self.k - 1)
+            .map(|row| 0.5 * row[0].0)
+            .collect()
+    }
+
     /// Nearest centroid and the squared distances to the nearest and second nearest, for a
     /// point at exact distance `u` from centroid `a`.
     fn nearest2(&self, c: &[[f32; 3]], p: [f32; 3], a: usize, u: f32) -> (u32, f32, f32) {
@@ -157,10 +175,15 @@ impl Neighbours {
         // a < k <= 256.
         #[allow(clippy::cast_possible_truncation)]
         let (mut i1, mut b1, mut b2) = (a as u32, u * u, f32::INFINITY);
-        for &(dist_a, j) in row {
+        for (n, &(dist_a, j)) in row.iter().enumerate() {
             let lower = dist_a - u;
             if lower > 0.0 && lower * lower >= b2 {
-                break;
+                // In the ordered part nothing after this can be nearer; past it, only this one
+                // is ruled out.
+                if n < SORTED_NEIGHBOURS {
+                    break;
+                }
+                continue;
             }
             let d = dist2(p, c[j as usize]);
             if d < b1 || (d == b1 && j < i1) {
@@ -283,7 +306,10 @@ impl<'a> Lloyd<'a> {
         } else {
             Search::Scan(Soa::new(&self.centroids))
         };
-        let sep = half_separation(&self.centroids);
+        let sep = match &search {
+            Search::Walk(nb) => nb.half_separation(),
+            Search::Scan(_) => half_separation(&self.centroids),
+        };
         // Loosening every lower bound by the largest move is enough; the point whose own
         // centroid moved most only needs the second largest.
         let (mut arg1, mut max1, mut max2) = (usize::MAX, 0.0f32, 0.0f32);
@@ -477,7 +503,9 @@ mod tests {
             let c: Vec<[f32; 3]> = (0..k).map(|_| pt()).collect();
             let (scan, walk) = (Soa::new(&c), Neighbours::new(&c));
             for n in 0..500 {
-                let p = pt();
+                // Every fourth point far outside the centroids: its walk goes past the
+                // ordered part of the row.
+                let p = pt().map(|v| if n % 4 == 0 { 6.0 * v - 800.0 } else { v });
                 let a = n % k;
                 let (i1, d1, d2) = scan.nearest2(p);
                 let (j1, e1, e2) = walk.nearest2(&c, p, a, dist2(p, c[a]).sqrt());
