@@ -46,7 +46,7 @@ pub use histogram::{Histogram, HistogramBuilder};
 pub use pixels::Pixels;
 
 use coarse::Coarse;
-use histogram::key;
+use histogram::{key, run_starts};
 use kmeans::{Bound, Lloyd};
 
 /// Below this many distinct colours, seeding runs directly on them.
@@ -326,13 +326,7 @@ fn quantize_in_pool(
         // A 16 MB colour → entry table: one lookup per pixel, spread over the cores. The
         // colours are sorted, so those of one red fill one 64 KiB slab, and the slabs (and
         // their page faults) are filled side by side.
-        let mut reds = [0usize; 257];
-        for c in &histogram.colours {
-            reds[usize::from(c[0]) + 1] += 1;
-        }
-        for r in 0..256 {
-            reds[r + 1] += reds[r];
-        }
+        let reds = run_starts(&histogram.colours, 256, |c| usize::from(c[0]));
         let mut table = vec![0u8; 1 << 24];
         table
             .par_chunks_mut(1 << 16)

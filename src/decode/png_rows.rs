@@ -210,13 +210,12 @@ fn unfilter_rows(
     let stride = layout.stride();
     let mut rgb = vec![[0u8; 3]; n];
     let mut alpha = vec![0u8; if layout.alpha { n } else { 0 }];
-    let mut handed = 0;
     let rgb_bands = rgb.chunks_mut(band_len);
     let mut alpha_bands = alpha.chunks_mut(band_len);
-    let handed_ref = &mut handed;
     // In place: the unfiltering stays on this thread; only the bands go to the pool. `rx` is
     // moved in so it closes, stopping the inflating thread, as soon as this stops reading.
-    let complete = rayon::in_place_scope(move |s| {
+    let (complete, handed) = rayon::in_place_scope(move |s| {
+        let mut handed = 0;
         let mut prev = vec![0u8; bpp * w];
         let mut cur = vec![0u8; bpp * w];
         let mut block = Vec::new();
@@ -226,7 +225,7 @@ fn unfilter_rows(
             for (y, row) in band.chunks_mut(w).enumerate() {
                 if at == block.len() {
                     let Ok(next) = rx.recv() else {
-                        return false;
+                        return (false, handed);
                     };
                     // The other side may have stopped; then the block is just dropped.
                     let _ = recycle.send(std::mem::replace(&mut block, next));
@@ -241,7 +240,7 @@ fn unfilter_rows(
                     unfilter::<3>(filtered[0], &filtered[1..], &prev, &mut cur)
                 };
                 if !known {
-                    return false;
+                    return (false, handed);
                 }
                 match alpha_band.as_deref_mut() {
                     Some(a) => {
@@ -257,9 +256,9 @@ fn unfilter_rows(
             }
             let band: &[[u8; 3]] = band;
             s.spawn(move |_| on_band(band));
-            *handed_ref += 1;
+            handed += 1;
         }
-        true
+        (true, handed)
     });
     if !complete {
         return (None, handed);

@@ -5,6 +5,8 @@
 
 use rayon::prelude::*;
 
+use super::histogram::run_starts;
+
 /// Bins at a given resolution, with the bin of every distinct colour.
 pub(crate) struct Coarse {
     pub points: Vec<[f32; 3]>,
@@ -34,13 +36,7 @@ impl Coarse {
         let shift = 8 - bits;
         // Sorted colours come in runs of one red bin each; every run is binned on its own in a
         // (green, blue) slot table small enough for the L1 cache, the runs side by side.
-        let mut starts = vec![0usize; (1 << bits) + 1];
-        for c in colours {
-            starts[usize::from(c[0] >> shift) + 1] += 1;
-        }
-        for r in 0..1 << bits {
-            starts[r + 1] += starts[r];
-        }
+        let starts = run_starts(colours, 1 << bits, |c| usize::from(c[0] >> shift));
         let slabs: Vec<Slab> = starts
             .par_windows(2)
             .map_init(

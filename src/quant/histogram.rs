@@ -182,19 +182,34 @@ impl Positions {
 impl Histogram {
     /// See [`Positions`].
     pub(crate) fn positions(&self) -> Positions {
-        // Fewer than 2^24 distinct colours: every offset fits u32.
-        let mut starts = vec![0u32; (1 << 16) + 1];
-        for c in &self.colours {
-            starts[((usize::from(c[0]) << 8) | usize::from(c[1])) + 1] += 1;
-        }
-        for i in 0..1 << 16 {
-            starts[i + 1] += starts[i];
-        }
+        let starts = run_starts(&self.colours, 1 << 16, |c| key(c) >> 8);
         Positions {
-            starts,
+            // Fewer than 2^24 distinct colours: every offset fits u32.
+            starts: starts
+                .iter()
+                .map(|&s| u32::try_from(s).unwrap_or(u32::MAX))
+                .collect(),
             blues: self.colours.iter().map(|c| c[2]).collect(),
         }
     }
+}
+
+/// Where each of `runs` runs of `colours` starts, plus one entry closing the last. `colours`
+/// are sorted by packed RGB value and `run_of` is a prefix of that value (the red, or red and
+/// green, or their top bits), so each run is one contiguous stretch.
+pub(crate) fn run_starts(
+    colours: &[[u8; 3]],
+    runs: usize,
+    run_of: impl Fn([u8; 3]) -> usize,
+) -> Vec<usize> {
+    let mut starts = vec![0usize; runs + 1];
+    for &c in colours {
+        starts[run_of(c) + 1] += 1;
+    }
+    for r in 0..runs {
+        starts[r + 1] += starts[r];
+    }
+    starts
 }
 
 /// Packed 24-bit key of a colour.
