@@ -334,12 +334,10 @@ fn same_inode(_: &fs::Metadata, _: &fs::Metadata) -> bool {
     false
 }
 
-/// Input bytes per slice deflated on its own.
+/// Bytes of image data per slice deflated on its own (whole rows, at least one).
 const DEFLATE_SLICE: usize = 1 << 18;
 /// Deflate's window: each slice is primed with this much of the data before it.
 const WINDOW: usize = 1 << 15;
-/// Largest IDAT chunk written.
-const IDAT_MAX: usize = 1 << 20;
 
 /// Writes a complete indexed PNG of `indices`, rows unfiltered, deflated at zlib `level`.
 fn write_png(
@@ -351,18 +349,10 @@ fn write_png(
     indices: &[u8],
     level: u32,
 ) -> Vec<u8> {
-    let width_px = (width as usize).max(1);
-    let row_bytes = width_px.div_ceil(8 / depth as usize);
-    // Each row: filter type None (palette indices do not predict from their neighbours),
-    // then the packed row.
-    let mut raw = vec![0u8; (row_bytes + 1) * height as usize];
-    raw.par_chunks_mut(row_bytes + 1)
-        .zip(indices.par_chunks(width_px))
-        .with_min_len(64)
-        .for_each(|(out, row)| pack_row(row, &mut out[1..], depth as usize));
-    let zlib = zlib_parallel(&raw, level);
+    let rows = Rows::new(indices, (width as usize).max(1), depth as usize);
+    let zlib = zlib_parallel(&rows, level);
 
-    let mut out = Vec::with_capacity(zlib.len() + 1024);
+    let mut out = Vec::with_capacity(zlib.iter().map(|p| p.len() + 12).sum::<usize>() + 1024);
     out.extend_from_slice(b"\x89PNG\r\n\x1a\n");
     let mut ihdr = Vec::with_capacity(13);
     ihdr.extend_from_slice(&width.to_be_bytes());
@@ -377,7 +367,8 @@ fn write_png(
     if !trns.is_empty() {
         chunk(&mut out, b"tRNS", trns);
     }
-    for part in zlib.chunks(IDAT_MAX) {
+    // One IDAT per deflated slice: a few hundred KiB at most, never copied into one stream.
+    for part in &zlib {
         chunk(&mut out, b"IDAT", part);
     }
     chunk(&mut out, b"IEND", &[]);
@@ -385,7 +376,7 @@ fn write_png(
 }
 
 fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    // Chunks here are at most IDAT_MAX or a 768-byte palette, far below u32::MAX.
+    // Chunks here are at most a deflated slice or a 768-byte palette, far below u32::MAX.
     let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(kind);
@@ -396,32 +387,54 @@ fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     out.extend_from_slice(&crc.finalize().to_be_bytes());
 }
 
-/// A zlib stream of `data` at `level`, deflated in parallel the way pigz does it. The png crate
-/// deflates on one thread; here the data is cut into 256 KiB slices, each deflated on its
-/// own with the 32 KiB before it as its dictionary (so matches still reach back across the
-/// cut, and the output is within 0.1% of one serial stream), each but the last ending with
-/// a sync flush so that the raw deflate streams join into one. Each slice's Adler-32 is
-/// computed beside it and the parts combined.
-fn zlib_parallel(data: &[u8], level: u32) -> Vec<u8> {
-    let slices: Vec<&[u8]> = if data.is_empty() {
-        vec![data]
-    } else {
-        data.chunks(DEFLATE_SLICE).collect()
-    };
-    let last = slices.len() - 1;
-    let parts: Vec<(Vec<u8>, u32)> = slices
-        .par_iter()
-        .enumerate()
-        .map(|(i, slice)| {
-            let start = i * DEFLATE_SLICE;
-            let dictionary = &data[start.saturating_sub(WINDOW)..start];
-            (
-                deflate_slice(slice, dictionary, level, i == last),
-                adler32(slice),
-            )
-        })
-        .collect();
-    let mut out = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum::<usize>() + 6);
+/// A PNG's image data before deflating, made a range of rows at a time where it is deflated:
+/// each row is its filter type (None: palette indices do not predict from their neighbours)
+/// then the row's indices packed at the bit depth. Never built whole: that is 13 MB of fresh
+/// pages for a 13 MP photo.
+struct Rows<'a> {
+    indices: &'a [u8],
+    width: usize,
+    bits: usize,
+    /// Bytes of one row: the filter type and the packed indices.
+    stride: usize,
+}
+
+impl<'a> Rows<'a> {
+    fn new(indices: &'a [u8], width: usize, bits: usize) -> Rows<'a> {
+        Rows {
+            indices,
+            width,
+            bits,
+            stride: 1 + width.div_ceil(8 / bits),
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.indices.len() / self.width
+    }
+
+    /// Rows `from..to` into `out`, which is cleared first.
+    fn write(&self, from: usize, to: usize, out: &mut Vec<u8>) {
+        out.clear();
+        out.resize((to - from) * self.stride, 0);
+        let rows = self.indices[from * self.width..to * self.width].chunks_exact(self.width);
+        for (row, dst) in rows.zip(out.chunks_exact_mut(self.stride)) {
+            pack_row(row, &mut dst[1..], self.bits);
+        }
+    }
+}
+
+/// A zlib stream of `rows` at `level`, in parts that join into it, deflated in parallel the
+/// way pigz does it. The png crate deflates on one thread; here the rows are cut into slices
+/// of about 256 KiB, each made and deflated on its own with the 32 KiB before it as its
+/// dictionary (so matches still reach back across the cut, and the output is within 0.1% of
+/// one serial stream), each but the last ending with a sync flush so that the raw deflate
+/// streams join into one. Each slice's Adler-32 is computed beside it and the parts combined.
+fn zlib_parallel(rows: &Rows<'_>, level: u32) -> Vec<Vec<u8>> {
+    let per_slice = (DEFLATE_SLICE / rows.stride).max(1);
+    let window_rows = WINDOW.div_ceil(rows.stride);
+    let count = rows.count();
+    let slices = count.div_ceil(per_slice).max(1);
     // CMF: deflate, 32 KiB window. FLG: the level class (informative only), and check bits
     // that make the pair a multiple of 31.
     let class: u16 = match level {
@@ -431,19 +444,43 @@ fn zlib_parallel(data: &[u8], level: u32) -> Vec<u8> {
         _ => 3,
     };
     let header = 0x7800 | (class << 6);
-    out.extend_from_slice(&(header + 31 - header % 31).to_be_bytes());
-    let mut adler = 1;
-    for ((deflated, sum), slice) in parts.iter().zip(&slices) {
-        out.extend_from_slice(deflated);
-        adler = adler32_combine(adler, *sum, slice.len());
+    let header = (header + 31 - header % 31).to_be_bytes();
+    let mut parts: Vec<(Vec<u8>, u32, usize)> = (0..slices)
+        .into_par_iter()
+        .map_init(Vec::new, |raw, i| {
+            let start = i * per_slice;
+            let end = (start + per_slice).min(count);
+            let from = start.saturating_sub(window_rows);
+            rows.write(from, end, raw);
+            let cut = (start - from) * rows.stride;
+            let (dictionary, slice) = raw.split_at(cut);
+            let dictionary = &dictionary[dictionary.len().saturating_sub(WINDOW)..];
+            let out = if i == 0 { header.to_vec() } else { Vec::new() };
+            (
+                deflate_slice(out, slice, dictionary, level, i + 1 == slices),
+                adler32(slice),
+                slice.len(),
+            )
+        })
+        .collect();
+    let adler = parts
+        .iter()
+        .fold(1, |adler, &(_, sum, len)| adler32_combine(adler, sum, len));
+    if let Some(last) = parts.last_mut() {
+        last.0.extend_from_slice(&adler.to_be_bytes());
     }
-    out.extend_from_slice(&adler.to_be_bytes());
-    out
+    parts.into_iter().map(|p| p.0).collect()
 }
 
-/// Raw deflate of one slice, primed with `dictionary`; ends with a sync flush, or the final
-/// block when `last`.
-fn deflate_slice(slice: &[u8], dictionary: &[u8], level: u32, last: bool) -> Vec<u8> {
+/// Raw deflate of one slice, primed with `dictionary`, appended to `out`; ends with a sync
+/// flush, or the final block when `last`.
+fn deflate_slice(
+    mut out: Vec<u8>,
+    slice: &[u8],
+    dictionary: &[u8],
+    level: u32,
+    last: bool,
+) -> Vec<u8> {
     use flate2::{Compress, Compression, FlushCompress, Status};
     let mut c = Compress::new(Compression::new(level), false);
     if !dictionary.is_empty() {
@@ -455,7 +492,7 @@ fn deflate_slice(slice: &[u8], dictionary: &[u8], level: u32, last: bool) -> Vec
     } else {
         FlushCompress::Sync
     };
-    let mut out = Vec::with_capacity(slice.len() / 2 + 1024);
+    out.reserve(slice.len() / 2 + 1024);
     loop {
         if out.len() == out.capacity() {
             out.reserve(out.capacity().max(1024));
@@ -563,19 +600,24 @@ mod tests {
     #[test]
     fn parallel_zlib_round_trips_across_slices() {
         use std::io::Read as _;
-        // 700 KB of compressible but varied bytes: three slices, the later two primed.
+        // 700 rows of 1000 compressible but varied bytes: three slices, the later two
+        // primed, cut between rows.
         let data: Vec<u8> = (0..700_000u32)
             .map(|i| ((i / 7) ^ (i % 251)) as u8)
             .collect();
+        let filtered: Vec<u8> = data
+            .chunks(1000)
+            .flat_map(|row| std::iter::once(0).chain(row.iter().copied()))
+            .collect();
         for effort in [Effort::Fast, Effort::Small] {
-            for data in [&data[..], &[]] {
+            for (data, filtered) in [(&data[..], &filtered[..]), (&[], &[])] {
                 // The decoder checks the header's check bits and the Adler-32.
-                let z = zlib_parallel(data, effort.zlib_level());
+                let z = zlib_parallel(&Rows::new(data, 1000, 8), effort.zlib_level()).concat();
                 let mut back = Vec::new();
                 flate2::read::ZlibDecoder::new(&z[..])
                     .read_to_end(&mut back)
                     .unwrap();
-                assert_eq!(back, data, "{effort:?}");
+                assert_eq!(back, filtered, "{effort:?}");
                 assert!(z.len() <= data.len() / 2 + 8);
             }
         }
