@@ -132,8 +132,8 @@ struct CompressArgs {
     /// Seed for k-means++ initialisation (same seed, same output).
     #[arg(long, value_name = "N", default_value_t = 0)]
     seed: u64,
-    /// Write the PNGs quickly (zlib level 2) instead of small (level 6): about 3× less time
-    /// writing, files 20–30% larger.
+    /// Write the PNGs quickly (zlib level 2) instead of small (level 5): about half the time
+    /// writing, files 15–25% larger.
     #[arg(long)]
     fast: bool,
     /// Print one JSON document on stdout instead of the summary table.
