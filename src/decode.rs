@@ -222,8 +222,13 @@ fn open_image(path: &Path) -> Result<BufReader<File>, DecodeError> {
     if file.metadata().map_err(DecodeError::Io)?.len() == 0 {
         return Err(DecodeError::Empty);
     }
-    Ok(BufReader::new(file))
+    // Decoders read in small pieces; 8 KiB reads were ~1 500 system calls for a 12 MB PNG, on
+    // the thread that inflates it.
+    Ok(BufReader::with_capacity(READ_BUFFER, file))
 }
+
+/// Bytes read from an image file at a time.
+const READ_BUFFER: usize = 1 << 18;
 
 /// [`decode`] for an image already in memory (the same checks and limits).
 pub fn decode_bytes(bytes: &[u8], opts: &DecodeOptions) -> Result<DynamicImage, DecodeError> {
