@@ -133,7 +133,7 @@ struct CompressArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     seed: u64,
     /// Write the PNGs quickly (zlib level 2) instead of small (level 5): about half the time
-    /// writing, files 15–25% larger.
+    /// writing, files 17–24% larger.
     #[arg(long)]
     fast: bool,
     /// Print one JSON document on stdout instead of the summary table.

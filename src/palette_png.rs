@@ -86,7 +86,7 @@ pub fn bit_depth_for(entries: usize) -> png::BitDepth {
 /// smaller (six corpus photos at k = 64 and 256).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Effort {
-    /// For `kquant compress --fast`: ~2× faster to write, files 15–25% larger.
+    /// For `kquant compress --fast`: ~2× faster to write, files 17–24% larger.
     #[default]
     Fast,
     /// For files that are kept (`kquant compress`, saving from the TUI, its size estimate).
