@@ -648,6 +648,10 @@ mod tests {
             (4, 333, 9),
             (16, 1000, 600),
             (200, 800, 700),
+            // Rows longer than a deflate slice (one row a slice, primed with the end of the
+            // row before), and a column of one-pixel rows (many rows a slice).
+            (200, 300_000, 3),
+            (4, 1, 300_000),
         ] {
             let indices: Vec<u8> = (0..w * h)
                 .map(|i| ((i * 7 + i / w) % usize::from(k)) as u8)
