@@ -260,22 +260,33 @@ fn quantize_in_pool(
     control: &Control,
 ) -> Result<Quantized, Cancelled> {
     let k = usize::from(params.k.clamp(1, 256));
+    let clustering = || -> Result<Clustering, Cancelled> {
+        if histogram.distinct() <= k {
+            // Few enough colours: keep them all, lossless. Indices fit u32 (< 2^24 colours).
+            #[allow(clippy::cast_possible_truncation)]
+            let assign = (0..histogram.distinct() as u32).collect();
+            Ok(Clustering {
+                palette: histogram.colours.clone(),
+                assign,
+                iterations: 0,
+            })
+        } else {
+            cluster(histogram, k, params, control)
+        }
+    };
+    // k-means++ seeding is sequential, ~12 ms on one core at k = 256 on a 13 MP photo; the
+    // other core meanwhile faults in the remapping's output (3 300 fresh pages for 13 MP).
+    let (clustering, buffer) = if params.dither {
+        (clustering(), None)
+    } else {
+        let (c, b) = rayon::join(clustering, || remap_buffer(pixels.len()));
+        (c, Some(b))
+    };
     let Clustering {
         palette,
         assign,
         iterations,
-    } = if histogram.distinct() <= k {
-        // Few enough colours: keep them all, lossless. Indices fit u32 (< 2^24 colours).
-        #[allow(clippy::cast_possible_truncation)]
-        let assign = (0..histogram.distinct() as u32).collect();
-        Clustering {
-            palette: histogram.colours.clone(),
-            assign,
-            iterations: 0,
-        }
-    } else {
-        cluster(histogram, k, params, control)?
-    };
+    } = clustering?;
     let mut counts = vec![0u64; palette.len()];
     for (&a, &c) in assign.iter().zip(&histogram.counts) {
         counts[a as usize] += u64::from(c);
@@ -314,18 +325,19 @@ fn quantize_in_pool(
         });
     }
     let colour_index: Vec<u8> = assign.iter().map(|&a| lut[a as usize]).collect();
-    let indices = if pixels.len() < TABLE_FROM_PIXELS {
+    let mut indices = buffer.unwrap_or_else(|| remap_buffer(pixels.len()));
+    if pixels.len() < TABLE_FROM_PIXELS {
         let at = histogram.positions();
         // Every pixel colour is in the histogram; `unwrap_or` only keeps this total.
-        remap_with(&pixels.rgb, |c| {
+        remap_into(&mut indices, &pixels.rgb, |c| {
             at.find(c)
                 .and_then(|i| colour_index.get(i).copied())
                 .unwrap_or(0)
-        })
+        });
     } else {
         // A 16 MB colour → entry table: one lookup per pixel, spread over the cores. The
         // colours are sorted, so those of one red fill one 64 KiB slab, and the slabs (and
-        // their page faults) are filled side by side.
+        // their page faults, only where colours are) are filled side by side.
         let reds = run_starts(&histogram.colours, 256, |c| usize::from(c[0]));
         let mut table = vec![0u8; 1 << 24];
         table
@@ -340,8 +352,10 @@ fn quantize_in_pool(
                     slab[key(c) & 0xffff] = i;
                 }
             });
-        remap_with(&pixels.rgb, |c| table.get(key(c)).copied().unwrap_or(0))
-    };
+        remap_into(&mut indices, &pixels.rgb, |c| {
+            table.get(key(c)).copied().unwrap_or(0)
+        });
+    }
     let sq: u64 = histogram
         .colours
         .iter()
@@ -362,9 +376,14 @@ fn quantize_in_pool(
     })
 }
 
-/// `index` of every pixel, written in place chunk by chunk over the cores.
-fn remap_with(rgb: &[[u8; 3]], index: impl Fn([u8; 3]) -> u8 + Sync) -> Vec<u8> {
-    let mut out = vec![0u8; rgb.len()];
+/// The remapping's output for `pixels` pixels, every page already touched (filled with a
+/// value: calloc'd zeros would only be faulted in where first written).
+fn remap_buffer(pixels: usize) -> Vec<u8> {
+    vec![u8::MAX; pixels]
+}
+
+/// `index` of every pixel into `out`, chunk by chunk over the cores.
+fn remap_into(out: &mut [u8], rgb: &[[u8; 3]], index: impl Fn([u8; 3]) -> u8 + Sync) {
     out.par_chunks_mut(PIXEL_CHUNK)
         .zip(rgb.par_chunks(PIXEL_CHUNK))
         .for_each(|(out, rgb)| {
@@ -372,7 +391,6 @@ fn remap_with(rgb: &[[u8; 3]], index: impl Fn([u8; 3]) -> u8 + Sync) -> Vec<u8> 
                 *o = index(c);
             }
         });
-    out
 }
 
 fn err2(a: [u8; 3], b: [u8; 3]) -> u64 {
