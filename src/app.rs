@@ -415,7 +415,8 @@ impl App {
 /// With `keep_extension` (another photo in the same folder has the same stem) the name is
 /// `<stem>.<ext>-k<k>.png`. Only plain folder names are mirrored, so nothing lands outside
 /// `out_dir`. The name keeps its bytes as they are: a lossy conversion would give two photos
-/// whose names differ only in non-UTF-8 bytes the same output.
+/// whose names differ only in non-UTF-8 bytes the same output. A stem too long for the
+/// suffix is cut to fit 255 bytes ([`crate::palette_png::output_file_name`]).
 #[must_use]
 pub fn save_destination(out_dir: &Path, relative: &Path, k: u16, keep_extension: bool) -> PathBuf {
     let base = if keep_extension {
@@ -423,8 +424,8 @@ pub fn save_destination(out_dir: &Path, relative: &Path, k: u16, keep_extension:
     } else {
         relative.file_stem()
     };
-    let mut name = base.map_or_else(|| OsString::from("image"), OsStr::to_os_string);
-    name.push(format!("-k{k}.png"));
+    let base = base.map_or_else(|| OsString::from("image"), OsStr::to_os_string);
+    let name = crate::palette_png::output_file_name(&base, &format!("-k{k}.png"));
     let folders = relative
         .parent()
         .filter(|p| p.components().all(|c| matches!(c, Component::Normal(_))))

@@ -315,11 +315,8 @@ fn with_png_name(rel: &Path, keep_ext: bool) -> PathBuf {
     } else {
         rel.file_stem()
     };
-    let mut name = base
-        .map(OsString::from)
-        .unwrap_or_else(|| OsString::from("image"));
-    name.push(".png");
-    rel.with_file_name(name)
+    let base = base.map_or_else(|| OsString::from("image"), OsString::from);
+    rel.with_file_name(palette_png::output_file_name(&base, ".png"))
 }
 
 fn walk(

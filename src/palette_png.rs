@@ -280,6 +280,49 @@ pub fn is_temp_file_name(name: &std::ffi::OsStr) -> bool {
         .is_some_and(|n| n.starts_with(TEMP_PREFIX) && n.ends_with(TEMP_SUFFIX))
 }
 
+/// The longest file name, in bytes, that the common filesystems take (NAME_MAX on Linux,
+/// macOS and the BSDs).
+const NAME_MAX: usize = 255;
+
+/// An output file name: `base` then `suffix`, with `base` cut short (at a character boundary
+/// when it is UTF-8) so that the whole fits in `NAME_MAX` bytes. A photo whose name is
+/// already near the limit still gets an output instead of "File name too long"; a shortened
+/// name that meets another output is refused like any collision.
+pub fn output_file_name(base: &std::ffi::OsStr, suffix: &str) -> std::ffi::OsString {
+    let room = NAME_MAX.saturating_sub(suffix.len());
+    let mut name = if base.len() <= room {
+        base.to_os_string()
+    } else {
+        shorten(base, room)
+    };
+    name.push(suffix);
+    name
+}
+
+/// The first `room` bytes of `name`, or fewer to end on a character boundary.
+#[cfg(unix)]
+fn shorten(name: &std::ffi::OsStr, room: usize) -> std::ffi::OsString {
+    use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
+    let bytes = name.as_bytes();
+    let mut end = room.min(bytes.len());
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+    }
+    std::ffi::OsString::from_vec(bytes[..end].to_vec())
+}
+
+#[cfg(not(unix))]
+fn shorten(name: &std::ffi::OsStr, room: usize) -> std::ffi::OsString {
+    let text = name.to_string_lossy();
+    let mut end = room.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::ffi::OsString::from(&text[..end])
+}
+
 /// Writes `bytes` to `dest` atomically, refusing to replace any of `protected_inputs`.
 ///
 /// The parent folder is created if needed. `dest` is resolved (canonical parent + file name,
@@ -599,6 +642,28 @@ mod tests {
         assert_eq!(quantise_alpha(130, 255), 255);
         assert_eq!(quantise_alpha(100, 255), 0);
         assert_eq!(quantise_alpha(250, 16), 255);
+    }
+
+    #[test]
+    fn output_names_fit_the_filesystem_limit() {
+        use std::ffi::OsStr;
+        assert_eq!(output_file_name(OsStr::new("beach"), ".png"), "beach.png");
+        let ascii = "a".repeat(300);
+        let name = output_file_name(OsStr::new(&ascii), "-k16.png");
+        assert_eq!(name.len(), 255);
+        assert_eq!(name, *format!("{}-k16.png", &ascii[..247]));
+        // Never half a character: 123 × "é" is 246 bytes, the cut falls inside the 124th.
+        let accents = "é".repeat(200);
+        let name = output_file_name(OsStr::new(&accents), "-k16.png");
+        assert_eq!(name, *format!("{}-k16.png", "é".repeat(123)));
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt as _;
+            // Not UTF-8: cut at the byte.
+            let raw = [0xffu8; 300];
+            let name = output_file_name(OsStr::from_bytes(&raw), ".png");
+            assert_eq!(name.as_bytes(), [&raw[..251], b".png"].concat());
+        }
     }
 
     #[test]

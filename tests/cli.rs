@@ -207,6 +207,31 @@ fn same_stem_is_disambiguated_not_clobbered() {
 }
 
 #[test]
+fn names_at_the_filesystem_limit_still_get_an_output() {
+    // 255 bytes, the most a name can have: no extension to swap for `.png`, so the output
+    // name is cut to fit (on a character boundary: `é` is two bytes).
+    let input = tempfile::tempdir().unwrap();
+    let long = format!("{}{}", "é".repeat(100), "x".repeat(55));
+    assert_eq!(long.len(), 255);
+    rich_rgb(10, 10)
+        .save_with_format(input.path().join(&long), image::ImageFormat::Png)
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    kquant()
+        .arg("compress")
+        .arg(input.path())
+        .args(["-k", "4", "-o"])
+        .arg(out.path())
+        .assert()
+        .success();
+    let names: Vec<PathBuf> = snapshot(out.path()).into_keys().collect();
+    let expected = format!("{}.png", &long[..251]);
+    assert_eq!(names, vec![out.path().join(&expected)]);
+    let png = read_png(&fs::read(out.path().join(expected)).unwrap());
+    assert!(png.palette.len() <= 4);
+}
+
+#[test]
 fn json_is_one_document() {
     let input = mixed_folder();
     let out = tempfile::tempdir().unwrap();

@@ -163,6 +163,22 @@ fn save_destinations_keep_non_utf8_names_apart() {
     assert_eq!(first.as_os_str().as_bytes(), b"out/d/a\xff-k16.png");
 }
 
+/// A photo whose name is near the filesystem's 255-byte limit still gets a save name that
+/// fits: the stem is cut, the `-k<k>.png` suffix kept.
+#[test]
+fn save_destinations_fit_the_name_limit() {
+    let stem = "p".repeat(251);
+    let dest = kquant::app::save_destination(
+        Path::new("out"),
+        Path::new(&format!("{stem}.jpg")),
+        256,
+        false,
+    );
+    let name = dest.file_name().unwrap().to_str().unwrap();
+    assert_eq!(name.len(), 255);
+    assert_eq!(name, format!("{}-k256.png", &stem[..246]));
+}
+
 /// Saves mirror the browsed folder's layout, so photos with the same name in different
 /// folders, or with the same stem in one folder, never replace each other's output; and a
 /// path that climbs out of the folder never takes the output with it.
