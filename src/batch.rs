@@ -211,12 +211,22 @@ pub struct Report {
 
 /// Finds the input files and decides every output path.
 pub fn plan(inputs: &[PathBuf], out_dir: &Path) -> Plan {
+    plan_cancellable(inputs, out_dir, &|| false)
+}
+
+/// [`plan`], which stops looking once `cancelled()` turns true: walking a big tree (each file
+/// is opened to sniff its format) can take a while, and Ctrl-C must not wait for it. The plan
+/// then holds what was found so far.
+pub fn plan_cancellable(inputs: &[PathBuf], out_dir: &Path, cancelled: &dyn Fn() -> bool) -> Plan {
     let mut plan = Plan::default();
     let out_canon = out_dir.canonicalize().ok();
     let mut seen_inputs = HashSet::new();
     // (input, path relative to the output root)
     let mut found: Vec<(PathBuf, PathBuf)> = Vec::new();
     for arg in inputs {
+        if cancelled() {
+            break;
+        }
         let meta = match fs::metadata(arg) {
             Ok(m) => m,
             Err(e) => {
@@ -228,7 +238,13 @@ pub fn plan(inputs: &[PathBuf], out_dir: &Path) -> Plan {
             }
         };
         if meta.is_dir() {
-            walk(arg, out_canon.as_deref(), &mut found, &mut plan.failures);
+            walk(
+                arg,
+                out_canon.as_deref(),
+                cancelled,
+                &mut found,
+                &mut plan.failures,
+            );
         } else if let Some(name) = arg.file_name() {
             found.push((arg.clone(), PathBuf::from(name)));
         } else {
@@ -322,6 +338,7 @@ fn with_png_name(rel: &Path, keep_ext: bool) -> PathBuf {
 fn walk(
     root: &Path,
     skip: Option<&Path>,
+    cancelled: &dyn Fn() -> bool,
     found: &mut Vec<(PathBuf, PathBuf)>,
     failures: &mut Vec<Failure>,
 ) {
@@ -336,6 +353,9 @@ fn walk(
                     && skip.is_some_and(|s| e.path().canonicalize().is_ok_and(|c| c == s)))
         });
     for entry in walker {
+        if cancelled() {
+            return;
+        }
         let entry = match entry {
             Ok(e) => e,
             Err(err) => {

@@ -81,7 +81,7 @@ fn compress(settings: &batch::Settings, json: bool) -> ExitCode {
     }));
     // SIGINT/SIGTERM/SIGHUP cancel the run: files in flight leave no temp file, exit 128 + sig.
     let interrupt = batch::Interrupt::install().unwrap_or_default();
-    let plan = batch::plan(&settings.inputs, &settings.out_dir);
+    let plan = batch::plan_cancellable(&settings.inputs, &settings.out_dir, &|| interrupt.is_set());
     for f in &plan.failures {
         warn(&failure_line(f));
     }

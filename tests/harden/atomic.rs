@@ -103,6 +103,27 @@ fn leftover_temp_files_are_never_inputs() {
     assert!(plan.failures.is_empty());
 }
 
+/// Ctrl-C while a big tree is still being walked stops the walk: the plan keeps what was
+/// found so far instead of opening every remaining file first.
+#[test]
+fn an_interrupted_walk_stops_looking() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = inputs::encode(&inputs::rich(8, 8), ImageFormat::Png);
+    for i in 0..50 {
+        fs::write(dir.path().join(format!("p{i:02}.png")), &png).unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let asked = std::cell::Cell::new(0);
+    let cancelled = || {
+        asked.set(asked.get() + 1);
+        asked.get() > 10
+    };
+    let plan = batch::plan_cancellable(&[dir.path().to_path_buf()], out.path(), &cancelled);
+    assert!(plan.jobs.len() < 10, "{} files planned", plan.jobs.len());
+    let all = batch::plan(&[dir.path().to_path_buf()], out.path());
+    assert_eq!(all.jobs.len(), 50);
+}
+
 /// 120 photo-sized inputs: long enough in a debug build to interrupt mid-run.
 fn slow_folder() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
