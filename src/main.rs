@@ -82,6 +82,8 @@ fn compress(settings: &batch::Settings, json: bool) -> ExitCode {
     // SIGINT/SIGTERM/SIGHUP cancel the run: files in flight leave no temp file, exit 128 + sig.
     let interrupt = batch::Interrupt::install().unwrap_or_default();
     let plan = batch::plan_cancellable(&settings.inputs, &settings.out_dir, &|| interrupt.is_set());
+    // Interrupted already: the walk stopped early, so more files may exist than were found.
+    let searched_all = !interrupt.is_set();
     for f in &plan.failures {
         warn(&failure_line(f));
     }
@@ -132,8 +134,13 @@ fn compress(settings: &batch::Settings, json: bool) -> ExitCode {
         .write_all(out.as_bytes())
         .and_then(|()| stdout.flush());
     if let Some(code) = interrupt.exit_code() {
+        let when = if searched_all {
+            ""
+        } else {
+            " before every folder was searched"
+        };
         warn(&format!(
-            "kquant: interrupted; {} file(s) not compressed",
+            "kquant: interrupted{when}; {} file(s) not compressed",
             report.cancelled
         ));
         return ExitCode::from(code);
