@@ -303,30 +303,31 @@ pub fn decode_pixels_banded(
     on_band: &(dyn Fn(&[[u8; 3]]) + Sync),
 ) -> Result<Pixels, DecodeError> {
     let mut file = open_image(path)?;
-    let mut handed = 0;
-    let image = if file
+    let is_png = file
         .fill_buf()
         .map_err(DecodeError::Io)?
-        .starts_with(PNG_SIGNATURE)
-    {
-        let mut stopped = false;
-        if let Some(layout) = png_layout(file, opts)
-            && let Ok(file) = open_image(path)
-        {
-            match png_rows::read(file, layout, band_len(layout.width), on_band) {
-                Ok(pixels) => return Ok(pixels),
-                // Decoded again the ordinary way, for its error in its words; the bands
-                // already handed over are not handed again.
-                Err(s) => (stopped, handed) = (true, s.bands_handed),
-            }
-        }
-        let image = decode(path, opts)?;
-        // Only a file that changed in between should get here: otherwise png_rows refused
-        // a PNG the png crate reads, which is a bug (the tests run in debug builds).
-        debug_assert!(!stopped, "png_rows stopped on a PNG that decodes");
-        image
+        .starts_with(PNG_SIGNATURE);
+    let layout = if is_png {
+        png_layout(&mut file, opts)
     } else {
-        decode_from(file, opts)?
+        None
+    };
+    rewind_buffered(&mut file)?;
+    let (image, handed) = match layout {
+        Some(layout) => match png_rows::read(file, layout, band_len(layout.width), on_band) {
+            Ok(pixels) => return Ok(pixels),
+            // Decoded again the ordinary way, for its error in its words; the bands already
+            // handed over are not handed again.
+            Err(stopped) => {
+                let image = decode(path, opts)?;
+                // Only a file that changed in between should get here: otherwise png_rows
+                // refused a PNG the png crate reads, which is a bug (the tests run in debug
+                // builds).
+                debug_assert!(false, "png_rows stopped on a PNG that decodes");
+                (image, stopped.bands_handed)
+            }
+        },
+        None => (decode_from(file, opts)?, 0),
     };
     let pixels = Pixels::from_dynamic_owned(image);
     {
@@ -342,6 +343,14 @@ pub fn decode_pixels_banded(
 
 const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 
+/// Back to the first byte of `file`, keeping what is buffered when it still holds that (the
+/// header pass seldom reads past the first buffer), so the start is not read twice.
+fn rewind_buffered(file: &mut BufReader<File>) -> Result<(), DecodeError> {
+    let at = file.stream_position().map_err(DecodeError::Io)?;
+    file.seek_relative(-i64::try_from(at).unwrap_or(i64::MAX))
+        .map_err(DecodeError::Io)
+}
+
 /// Pixels in a band of whole rows: [`BAND_PIXELS`] rounded down to rows, at least one row.
 fn band_len(width: u32) -> usize {
     let width = (width as usize).max(1);
@@ -353,7 +362,7 @@ fn band_len(width: u32) -> usize {
 /// EXIF (so no orientation to apply), within the budget. Its chunks up to the image data are
 /// read as image-rs reads them, with the same memory cap. `None` for anything else, and for
 /// any error, which [`decode`] then reports in its words.
-fn png_layout(file: BufReader<File>, opts: &DecodeOptions) -> Option<png_rows::Layout> {
+fn png_layout(file: &mut BufReader<File>, opts: &DecodeOptions) -> Option<png_rows::Layout> {
     let cap = alloc_cap(opts.max_pixels).min(PNG_INTERNAL_CAP);
     let mut decoder = png::Decoder::new_with_limits(
         file,

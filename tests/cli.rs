@@ -186,20 +186,27 @@ fn output_into_input_folder_never_overwrites_an_input() {
     assert_eq!(after.len(), 3);
 }
 
+/// `kquant compress INPUT -k 4` into a new folder, which must succeed: the folder and the
+/// files written in it.
+fn compress_at_k4(input: &Path) -> (tempfile::TempDir, Vec<PathBuf>) {
+    let out = tempfile::tempdir().unwrap();
+    kquant()
+        .arg("compress")
+        .arg(input)
+        .args(["-k", "4", "-o"])
+        .arg(out.path())
+        .assert()
+        .success();
+    let names = snapshot(out.path()).into_keys().collect();
+    (out, names)
+}
+
 #[test]
 fn same_stem_is_disambiguated_not_clobbered() {
     let input = tempfile::tempdir().unwrap();
     rich_rgb(10, 10).save(input.path().join("x.png")).unwrap();
     rich_rgb(12, 10).save(input.path().join("x.jpg")).unwrap();
-    let out = tempfile::tempdir().unwrap();
-    kquant()
-        .arg("compress")
-        .arg(input.path())
-        .args(["-k", "4", "-o"])
-        .arg(out.path())
-        .assert()
-        .success();
-    let names: Vec<PathBuf> = snapshot(out.path()).into_keys().collect();
+    let (out, names) = compress_at_k4(input.path());
     assert_eq!(
         names,
         vec![out.path().join("x.jpg.png"), out.path().join("x.png.png")]
@@ -216,15 +223,7 @@ fn names_at_the_filesystem_limit_still_get_an_output() {
     rich_rgb(10, 10)
         .save_with_format(input.path().join(&long), image::ImageFormat::Png)
         .unwrap();
-    let out = tempfile::tempdir().unwrap();
-    kquant()
-        .arg("compress")
-        .arg(input.path())
-        .args(["-k", "4", "-o"])
-        .arg(out.path())
-        .assert()
-        .success();
-    let names: Vec<PathBuf> = snapshot(out.path()).into_keys().collect();
+    let (out, names) = compress_at_k4(input.path());
     let expected = format!("{}.png", &long[..251]);
     assert_eq!(names, vec![out.path().join(&expected)]);
     let png = read_png(&fs::read(out.path().join(expected)).unwrap());

@@ -118,7 +118,8 @@ fn inflate(
             _ => {}
         }
     }
-    // The file was opened again for this pass: it must still be the image checked before.
+    // This pass reads the file again from its first byte: it must still be the image checked
+    // before (another process may have written it in between).
     let info = decoder.info()?;
     let same = info.width == layout.width
         && info.height == layout.height

@@ -107,11 +107,7 @@ fn leftover_temp_files_are_never_inputs() {
 /// found so far instead of opening every remaining file first.
 #[test]
 fn an_interrupted_walk_stops_looking() {
-    let dir = tempfile::tempdir().unwrap();
-    let png = inputs::encode(&inputs::rich(8, 8), ImageFormat::Png);
-    for i in 0..50 {
-        fs::write(dir.path().join(format!("p{i:02}.png")), &png).unwrap();
-    }
+    let dir = folder_of(50, 8, 8);
     let out = tempfile::tempdir().unwrap();
     let asked = std::cell::Cell::new(0);
     let cancelled = || {
@@ -124,14 +120,19 @@ fn an_interrupted_walk_stops_looking() {
     assert_eq!(all.jobs.len(), 50);
 }
 
-/// 120 photo-sized inputs: long enough in a debug build to interrupt mid-run.
-fn slow_folder() -> tempfile::TempDir {
+/// A folder of `count` copies of one `width`×`height` PNG.
+fn folder_of(count: usize, width: u32, height: u32) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let png = inputs::encode(&inputs::rich(400, 300), ImageFormat::Png);
-    for i in 0..120 {
+    let png = inputs::encode(&inputs::rich(width, height), ImageFormat::Png);
+    for i in 0..count {
         fs::write(dir.path().join(format!("p{i:03}.png")), &png).unwrap();
     }
     dir
+}
+
+/// 120 photo-sized inputs: long enough in a debug build to interrupt mid-run.
+fn slow_folder() -> tempfile::TempDir {
+    folder_of(120, 400, 300)
 }
 
 fn spawn(input: &Path, out: &Path) -> Child {
@@ -280,11 +281,7 @@ fn a_panic_is_one_files_error_and_the_run_goes_on() {
 
 #[test]
 fn cancelled_run_skips_the_rest_and_counts_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let png = inputs::encode(&inputs::rich(10, 10), ImageFormat::Png);
-    for i in 0..6 {
-        fs::write(dir.path().join(format!("{i}.png")), &png).unwrap();
-    }
+    let dir = folder_of(6, 10, 10);
     let out = tempfile::tempdir().unwrap();
     let plan = batch::plan(&[dir.path().to_path_buf()], out.path());
     let interrupt = batch::Interrupt::default();
