@@ -12,6 +12,8 @@
 
 use rayon::prelude::*;
 
+use wide::f32x8;
+
 use super::color::dist2;
 
 /// Points per parallel chunk: small enough that a few thousand coarse bins still spread over
@@ -66,52 +68,53 @@ impl Soa {
     }
 
     /// Index of the nearest centroid and the squared distances to the nearest and second
-    /// nearest. Lane-wise and branch-free so the compiler vectorises it.
+    /// nearest, ties to the lower index. Eight centroids at a time in SIMD lanes (`wide` picks
+    /// the widest instructions the build targets): branch-free, so no mispredicted jumps on the
+    /// closest-so-far comparisons, which made a plain loop over the lanes several times slower.
     fn nearest2(&self, p: [f32; 3]) -> (u32, f32, f32) {
-        let mut b1 = [f32::INFINITY; LANES];
-        let mut b2 = [f32::INFINITY; LANES];
-        let mut i1 = [0u32; LANES];
-        let chunks = self
-            .x
-            .chunks_exact(LANES)
-            .zip(self.y.chunks_exact(LANES))
-            .zip(self.z.chunks_exact(LANES));
-        let mut base = 0u32;
-        for ((xs, ys), zs) in chunks {
-            for l in 0..LANES {
-                let dx = p[0] - xs[l];
-                let dy = p[1] - ys[l];
-                let dz = p[2] - zs[l];
-                let d = dx * dx + dy * dy + dz * dz;
-                let closer = d < b1[l];
-                b2[l] = if closer { b1[l] } else { b2[l].min(d) };
-                b1[l] = if closer { d } else { b1[l] };
-                // LANES is 8, so the lane number fits.
-                #[allow(clippy::cast_possible_truncation)]
-                let j = base + l as u32;
-                i1[l] = if closer { j } else { i1[l] };
-            }
-            base += LANES as u32;
+        let mut b1 = f32x8::splat(f32::INFINITY);
+        let mut b2 = f32x8::splat(f32::INFINITY);
+        // Centroid numbers as f32: exact below 2^24, and there are at most 256.
+        let mut i1 = f32x8::ZERO;
+        let mut index = f32x8::from([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
+        let (xs, _) = self.x.as_chunks::<LANES>();
+        let (ys, _) = self.y.as_chunks::<LANES>();
+        let (zs, _) = self.z.as_chunks::<LANES>();
+        let (px, py, pz) = (f32x8::splat(p[0]), f32x8::splat(p[1]), f32x8::splat(p[2]));
+        for ((&x, &y), &z) in xs.iter().zip(ys).zip(zs) {
+            let dx = px - f32x8::from(x);
+            let dy = py - f32x8::from(y);
+            let dz = pz - f32x8::from(z);
+            let d = dx * dx + dy * dy + dz * dz;
+            // Strictly closer: an equal distance keeps the earlier (lower) centroid.
+            let closer = d.simd_lt(b1);
+            b2 = b2.fast_min(d.fast_max(b1));
+            b1 = b1.fast_min(d);
+            i1 = closer.bitselect(index, i1);
+            index += f32x8::splat(LANES as f32);
         }
+        let (b1, b2, i1) = (b1.to_array(), b2.to_array(), i1.to_array());
         let mut best = 0;
         for l in 1..LANES {
-            if b1[l] < b1[best] || (b1[l] == b1[best] && i1[l] < i1[best]) {
-                best = l;
-            }
+            let better = b1[l] < b1[best] || (b1[l] == b1[best] && i1[l] < i1[best]);
+            best = if better { l } else { best };
         }
         let mut second = b2[best];
         for l in 0..LANES {
-            if l != best {
-                second = second.min(b1[l]);
-            }
+            let other = if l == best { f32::INFINITY } else { b1[l] };
+            second = if other < second { other } else { second };
         }
-        (i1[best], b1[best], second)
+        // A lane's index is a small whole number.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        (i1[best] as u32, b1[best], second)
     }
 }
 
 /// From this many centroids on, full searches walk each centroid's neighbour list instead of
-/// scanning all of them.
-const NEIGHBOURS_FROM: usize = 8;
+/// scanning all of them. Below, the SIMD scan wins (flower/china at k = 16..64: 13–17% less
+/// clustering time); at 64 and above on a 13 MP photo, where most points keep their centroid,
+/// the walk still wins by a few per cent.
+const NEIGHBOURS_FROM: usize = 64;
 
 /// For each centroid, the others by distance from it. A point's exact distance `u` to its own
 /// centroid `a` bounds every other: `d(x, c_j) ≥ d(c_a, c_j) − u`. Walking `a`'s neighbours
