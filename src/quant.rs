@@ -57,6 +57,11 @@ const COARSE_BITS: [u32; 2] = [5, 6];
 const SEED_BUDGET: usize = 1 << 18;
 /// Most k-means++ restarts on the seed level (fewer when points × k is large).
 const MAX_RESTARTS: usize = 4;
+/// Lloyd steps every restart runs before all but the one with the lowest error are dropped.
+/// Measured on the 19 corpus photos at k = 8..64 against converging every restart: the same
+/// PSNR on average (−0.004 dB; worst −0.13 dB, best +0.03), for about a quarter less
+/// clustering time on 0.27 MP photos.
+const TRIAL_ITERATIONS: u32 = 5;
 /// Lloyd iterations on the exact distinct colours after the binned levels converged: their
 /// gain is small (hundredths of a dB) and each costs a pass over every distinct colour.
 const EXACT_ITERATIONS: u32 = 2;
@@ -515,11 +520,13 @@ fn cluster(
         }
     };
 
-    // Several k-means++ restarts on the seed level when it is cheap, keeping the one with the
-    // lowest error: k-means only finds a local optimum, and at small k they differ by tenths
-    // of a dB. The seeds are drawn in turn from one generator; the runs then go side by side,
-    // so the cores share whole runs rather than fork-joining every small step. Restarts report
-    // nothing (their errors are not one descending sequence).
+    // Several k-means++ restarts on the seed level when it is cheap: k-means only finds a local
+    // optimum, and at small k they differ by tenths of a dB. Each restart runs a few Lloyd
+    // steps, then only the one with the lowest error goes on to convergence (by then the
+    // ranking has mostly settled, and converging every restart cost twice the time). The seeds
+    // are drawn in turn from one generator; the runs then go side by side, so the cores share
+    // whole runs rather than fork-joining every small step. Restarts report nothing (their
+    // errors are not one descending sequence).
     let (sp, sw, scatter) = level_data(0);
     let restarts = (SEED_BUDGET * 4 / (sp.len() * k).max(1)).clamp(1, MAX_RESTARTS);
     let mut rng = rng::Rng::new(params.seed);
@@ -563,23 +570,36 @@ fn cluster(
                 Ok(())
             }
         };
+        let trial = cap_of(0).min(TRIAL_ITERATIONS);
         let runs = inits
             .into_par_iter()
             .map(|init| {
                 let mut lloyd = Lloyd::new(sp, sw, init, vec![Bound::UNKNOWN; sp.len()]);
                 let mut silent = silent;
-                let inertia = converge(&mut lloyd, cap_of(0), params.epsilon, &mut silent)?;
-                Ok((inertia, lloyd))
+                let run = converge(&mut lloyd, trial, params.epsilon, &mut silent)?;
+                Ok((run, lloyd))
             })
             .collect::<Result<Vec<_>, Cancelled>>()?;
         // The first lowest error wins, as when the runs went one after another.
-        let best = runs
-            .into_iter()
-            .reduce(|best, run| if run.0 < best.0 { run } else { best });
-        let Some((best_inertia, lloyd)) = best else {
+        let best = runs.into_iter().reduce(|best, run| {
+            if run.0.inertia < best.0.inertia {
+                run
+            } else {
+                best
+            }
+        });
+        let Some((run, mut lloyd)) = best else {
             return Err(Cancelled);
         };
-        report(&lloyd.centroids, best_inertia + scatter)?;
+        report(&lloyd.centroids, run.inertia + scatter)?;
+        if !run.converged {
+            converge(
+                &mut lloyd,
+                cap_of(0) - trial,
+                params.epsilon,
+                &mut |c: &[[f32; 3]], e| report(c, e + scatter),
+            )?;
+        }
         lloyd
     };
 
@@ -617,26 +637,38 @@ fn cluster(
 /// Called after each Lloyd step with the centroids and the error; `Err` stops the run.
 type Report<'a> = dyn FnMut(&[[f32; 3]], f64) -> Result<(), Cancelled> + 'a;
 
+/// How a [`converge`] call ended.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    /// The last step's error.
+    inertia: f64,
+    /// Stopped because it converged rather than at the step cap.
+    converged: bool,
+}
+
 /// Lloyd steps until no centroid moves more than `epsilon`, the error improves by less than
-/// `MIN_IMPROVEMENT`, or `cap` steps. Returns the last error.
+/// `MIN_IMPROVEMENT`, or `cap` steps.
 fn converge(
     lloyd: &mut Lloyd<'_>,
     cap: u32,
     epsilon: f32,
     report: &mut Report<'_>,
-) -> Result<f64, Cancelled> {
-    let mut last = f64::INFINITY;
+) -> Result<Run, Cancelled> {
+    let mut run = Run {
+        inertia: f64::INFINITY,
+        converged: false,
+    };
     for _ in 0..cap {
         let step = lloyd.step();
         report(&lloyd.centroids, step.inertia)?;
-        let done =
-            step.max_move <= epsilon || last - step.inertia <= MIN_IMPROVEMENT * step.inertia;
-        last = step.inertia;
-        if done {
+        run.converged = step.max_move <= epsilon
+            || run.inertia - step.inertia <= MIN_IMPROVEMENT * step.inertia;
+        run.inertia = step.inertia;
+        if run.converged {
             break;
         }
     }
-    Ok(last)
+    Ok(run)
 }
 
 /// For each point of the next level, its bin in the previous level. `prev_bin_of` maps distinct
