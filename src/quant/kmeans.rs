@@ -26,6 +26,7 @@ fn chunk_len(points: usize, k: usize) -> usize {
 const LANES: usize = 8;
 /// Padding centroids sit this far away so they are never nearest.
 const FAR: f32 = 1.0e18;
+const INF: f32 = f32::INFINITY;
 
 /// Per-point state: assigned centroid and Hamerly's two bounds (plain distances, not squared).
 #[derive(Clone, Copy, Debug)]
@@ -93,21 +94,27 @@ impl Soa {
             i1 = closer.bitselect(index, i1);
             index += f32x8::splat(LANES as f32);
         }
-        let (b1, b2, i1) = (b1.to_array(), b2.to_array(), i1.to_array());
-        let mut best = 0;
-        for l in 1..LANES {
-            let better = b1[l] < b1[best] || (b1[l] == b1[best] && i1[l] < i1[best]);
-            best = if better { l } else { best };
-        }
-        let mut second = b2[best];
-        for l in 0..LANES {
-            let other = if l == best { f32::INFINITY } else { b1[l] };
-            second = if other < second { other } else { second };
-        }
-        // A lane's index is a small whole number.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        (i1[best] as u32, b1[best], second)
+        reduce(b1, b2, i1)
     }
+}
+
+/// The nearest (ties to the lower index) and second nearest over eight lanes, each holding its
+/// nearest distance `b1` (centroid `i1`) and second nearest `b2`.
+fn reduce(b1: f32x8, b2: f32x8, i1: f32x8) -> (u32, f32, f32) {
+    let (b1, b2, i1) = (b1.to_array(), b2.to_array(), i1.to_array());
+    let mut best = 0;
+    for l in 1..LANES {
+        let better = b1[l] < b1[best] || (b1[l] == b1[best] && i1[l] < i1[best]);
+        best = if better { l } else { best };
+    }
+    let mut second = b2[best];
+    for l in 0..LANES {
+        let other = if l == best { f32::INFINITY } else { b1[l] };
+        second = if other < second { other } else { second };
+    }
+    // A lane's index is a small whole number.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    (i1[best] as u32, b1[best], second)
 }
 
 /// From this many centroids on, full searches walk each centroid's neighbour list instead of
@@ -125,7 +132,24 @@ struct Neighbours {
     /// Row `a` holds (distance from `c_a`, index) for every other centroid: the nearest
     /// [`SORTED_NEIGHBOURS`] in order, then the rest in any order (none nearer than those).
     rows: Vec<(f32, u32)>,
+    /// The ordered part of each row as SIMD lanes, [`NEAR_CHUNKS`] per row, so a walk
+    /// measures eight neighbours at a time without a branch per neighbour.
+    near: Vec<NearChunk>,
 }
+
+/// Eight neighbours of a centroid, nearest first, padded with far-away dummies.
+#[derive(Clone, Copy)]
+struct NearChunk {
+    x: [f32; LANES],
+    y: [f32; LANES],
+    z: [f32; LANES],
+    /// Centroid numbers as f32 (exact: at most 256).
+    index: [f32; LANES],
+    /// Distance from the row's centroid to the first of the eight; infinite for padding.
+    first: f32,
+}
+
+const NEAR_CHUNKS: usize = SORTED_NEIGHBOURS / LANES;
 
 /// Neighbours kept in order in each row. A walk seldom gets further; sorting whole rows of
 /// 255 was most of the cost of a Lloyd step at k = 256, done again every step.
@@ -160,7 +184,34 @@ impl Neighbours {
                     }
                 }
             });
-        Neighbours { k, rows }
+        let width = k.saturating_sub(1);
+        let mut near = Vec::with_capacity(k * NEAR_CHUNKS);
+        for row in rows.chunks(width.max(1)).take(k) {
+            let sorted = &row[..width.min(SORTED_NEIGHBOURS)];
+            for ch in 0..NEAR_CHUNKS {
+                let mut chunk = NearChunk {
+                    x: [FAR; LANES],
+                    y: [FAR; LANES],
+                    z: [FAR; LANES],
+                    index: [f32::MAX; LANES],
+                    first: f32::INFINITY,
+                };
+                for (l, &(dist, j)) in sorted.iter().skip(ch * LANES).take(LANES).enumerate() {
+                    if l == 0 {
+                        chunk.first = dist;
+                    }
+                    let p = c[j as usize];
+                    (chunk.x[l], chunk.y[l], chunk.z[l]) = (p[0], p[1], p[2]);
+                    // At most 256 centroids: exact in f32.
+                    #[allow(clippy::cast_precision_loss)]
+                    {
+                        chunk.index[l] = j as f32;
+                    }
+                }
+                near.push(chunk);
+            }
+        }
+        Neighbours { k, rows, near }
     }
 
     /// [`half_separation`] read off the rows: each starts with its centroid's nearest.
@@ -175,17 +226,42 @@ impl Neighbours {
     /// point at exact distance `u` from centroid `a`.
     fn nearest2(&self, c: &[[f32; 3]], p: [f32; 3], a: usize, u: f32) -> (u32, f32, f32) {
         let row = &self.rows[a * (self.k - 1)..(a + 1) * (self.k - 1)];
-        // a < k <= 256.
-        #[allow(clippy::cast_possible_truncation)]
-        let (mut i1, mut b1, mut b2) = (a as u32, u * u, f32::INFINITY);
-        for (n, &(dist_a, j)) in row.iter().enumerate() {
+        // The ordered part eight at a time, lane-wise like the scan, starting from `a` itself.
+        // a < k <= 256: exact in f32.
+        #[allow(clippy::cast_precision_loss)]
+        let mut i1 = f32x8::from([a as f32, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        let mut b1 = f32x8::from([u * u, INF, INF, INF, INF, INF, INF, INF]);
+        let mut b2 = f32x8::splat(INF);
+        let (px, py, pz) = (f32x8::splat(p[0]), f32x8::splat(p[1]), f32x8::splat(p[2]));
+        let mut best = (0, u * u, INF);
+        let mut stopped = false;
+        for chunk in &self.near[a * NEAR_CHUNKS..(a + 1) * NEAR_CHUNKS] {
+            let lower = chunk.first - u;
+            if lower > 0.0 && lower * lower >= best.2 {
+                // Every neighbour from here on is at least this far.
+                stopped = true;
+                break;
+            }
+            let dx = px - f32x8::from(chunk.x);
+            let dy = py - f32x8::from(chunk.y);
+            let dz = pz - f32x8::from(chunk.z);
+            let d = dx * dx + dy * dy + dz * dz;
+            let index = f32x8::from(chunk.index);
+            // Neighbours come by distance, not by number: an equal distance goes to the lower.
+            let closer = d.simd_lt(b1) | (d.simd_eq(b1) & index.simd_lt(i1));
+            b2 = b2.fast_min(d.fast_max(b1));
+            b1 = b1.fast_min(d);
+            i1 = closer.bitselect(index, i1);
+            best = reduce(b1, b2, i1);
+        }
+        let (mut i1, mut b1, mut b2) = best;
+        if stopped || row.len() <= SORTED_NEIGHBOURS {
+            return (i1, b1, b2);
+        }
+        for &(dist_a, j) in &row[SORTED_NEIGHBOURS..] {
             let lower = dist_a - u;
             if lower > 0.0 && lower * lower >= b2 {
-                // In the ordered part nothing after this can be nearer; past it, only this one
-                // is ruled out.
-                if n < SORTED_NEIGHBOURS {
-                    break;
-                }
+                // Past the ordered part, only this one is ruled out.
                 continue;
             }
             let d = dist2(p, c[j as usize]);
