@@ -14,9 +14,6 @@ use rayon::prelude::*;
 
 use super::Pixels;
 
-/// Below this many distinct (g, b) pairs a red bucket sorts its pairs instead of scanning
-/// its whole counter table.
-const SPARSE_BUCKET: usize = 1 << 13;
 /// Pixels per parallel chunk of the bucketing pass.
 const CHUNK: usize = 1 << 18;
 
@@ -101,42 +98,35 @@ fn bucket(px: &[[u8; 3]]) -> Buckets {
 /// Counts bucketed pixels. Counts add up in any band order, and the colours come out sorted.
 fn count(chunks: Vec<Buckets>) -> Histogram {
     let pixels = chunks.iter().flatten().map(Vec::len).sum();
-    // Count each red bucket in a cache-resident table.
+    // Count each red bucket in a cache-resident table, marking the slots used in a bitmap:
+    // reading the colours off its set bits gives them in order without scanning all 65 536
+    // counters or sorting the slots used (either dominated small images), and marking is
+    // branch-free where testing a counter for its first use was a mispredicted jump.
     let per_red: Vec<(Vec<[u8; 3]>, Vec<u32>)> = (0..=255u8)
         .into_par_iter()
         .map_init(
-            || vec![0u32; 1 << 16],
-            |table, r| {
-                // Slots seen for the first time, so a sparse bucket need not scan all
-                // 65 536 counters (that scan dominated small images).
-                let mut touched: Vec<u16> = Vec::new();
+            || (vec![0u32; 1 << 16], vec![0u64; 1 << 10]),
+            |(table, used), r| {
                 for chunk in &chunks {
                     for &gb in &chunk[usize::from(r)] {
-                        let slot = &mut table[usize::from(gb)];
-                        if *slot == 0 {
-                            touched.push(gb);
-                        }
-                        *slot += 1;
+                        let gb = usize::from(gb);
+                        table[gb] += 1;
+                        used[gb >> 6] |= 1 << (gb & 63);
                     }
                 }
-                let mut colours = Vec::with_capacity(touched.len());
-                let mut counts = Vec::with_capacity(touched.len());
-                let mut emit = |gb: u16, n: &mut u32| {
-                    let [g, b] = gb.to_be_bytes();
-                    colours.push([r, g, b]);
-                    counts.push(*n);
-                    *n = 0;
-                };
-                if touched.len() < SPARSE_BUCKET {
-                    touched.sort_unstable();
-                    for gb in touched {
-                        emit(gb, &mut table[usize::from(gb)]);
-                    }
-                } else {
-                    for (gb, n) in (0..=u16::MAX).zip(table.iter_mut()) {
-                        if *n > 0 {
-                            emit(gb, n);
-                        }
+                let n = used.iter().map(|w| w.count_ones() as usize).sum();
+                let mut colours = Vec::with_capacity(n);
+                let mut counts = Vec::with_capacity(n);
+                for (at, word) in used.iter_mut().enumerate() {
+                    let mut bits = std::mem::take(word);
+                    while bits != 0 {
+                        let gb = (at << 6) | bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        // gb < 2^16.
+                        #[allow(clippy::cast_possible_truncation)]
+                        let [g, b] = (gb as u16).to_be_bytes();
+                        colours.push([r, g, b]);
+                        counts.push(std::mem::take(&mut table[gb]));
                     }
                 }
                 (colours, counts)
