@@ -233,7 +233,9 @@ impl Neighbours {
         let mut b1 = f32x8::from([u * u, INF, INF, INF, INF, INF, INF, INF]);
         let mut b2 = f32x8::splat(INF);
         let (px, py, pz) = (f32x8::splat(p[0]), f32x8::splat(p[1]), f32x8::splat(p[2]));
-        let mut best = (0, u * u, INF);
+        // a < k <= 256.
+        #[allow(clippy::cast_possible_truncation)]
+        let mut best = (a as u32, u * u, INF);
         let mut stopped = false;
         for chunk in &self.near[a * NEAR_CHUNKS..(a + 1) * NEAR_CHUNKS] {
             let lower = chunk.first - u;
@@ -572,6 +574,21 @@ mod tests {
                 last = s.inertia;
             }
         }
+    }
+
+    #[test]
+    fn an_equidistant_point_goes_to_the_lower_centroid_in_both_searches() {
+        // Centroid 3 and centroid 40 are both 1 away from the point; the rest are far.
+        let mut c: Vec<[f32; 3]> = (0..70).map(|i| [200.0, 3.0 * i as f32, 0.0]).collect();
+        c[3] = [10.0, 10.0, 10.0];
+        c[40] = [12.0, 10.0, 10.0];
+        let p = [11.0, 10.0, 10.0];
+        let scan = Soa::new(&c);
+        assert_eq!(scan.nearest2(p), (3, 1.0, 1.0));
+        let walk = Neighbours::new(&c);
+        // Walked from either of the two.
+        assert_eq!(walk.nearest2(&c, p, 40, 1.0), (3, 1.0, 1.0));
+        assert_eq!(walk.nearest2(&c, p, 3, 1.0), (3, 1.0, 1.0));
     }
 
     #[test]
