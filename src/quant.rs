@@ -687,9 +687,10 @@ fn parent_bins(prev_bin_of: &[u32], next_bin_of: Option<&[u32]>, next_len: usize
     }
 }
 
-/// Starting bounds for a finer level: each point starts in its parent bin's cluster, and the
-/// parent's lower bound, less the point's distance to the parent's mean, still bounds its
-/// distance to every other centroid (triangle inequality).
+/// Starting bounds for a finer level: each point starts in its parent bin's cluster; by the
+/// triangle inequality its distance `r` to the parent's mean loosens the parent's bounds: the
+/// upper grows by `r`, the lower (to every other centroid) shrinks by `r`. A point still inside
+/// them keeps its centroid without a distance computed.
 fn transfer(
     prev: &[Bound],
     prev_points: &[[f32; 3]],
@@ -704,7 +705,7 @@ fn transfer(
             let r = dist2(p, prev_points[b as usize]).sqrt();
             Bound {
                 assign: pb.assign,
-                upper: f32::INFINITY,
+                upper: pb.upper + r,
                 lower: (pb.lower - r).max(0.0),
             }
         })
