@@ -73,48 +73,71 @@ impl Soa {
     /// the widest instructions the build targets): branch-free, so no mispredicted jumps on the
     /// closest-so-far comparisons, which made a plain loop over the lanes several times slower.
     fn nearest2(&self, p: [f32; 3]) -> (u32, f32, f32) {
-        let mut b1 = f32x8::splat(f32::INFINITY);
-        let mut b2 = f32x8::splat(f32::INFINITY);
-        // Centroid numbers as f32: exact below 2^24, and there are at most 256.
-        let mut i1 = f32x8::ZERO;
+        let mut lanes = Lanes::new(p, INF, 0.0);
         let mut index = f32x8::from([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
         let (xs, _) = self.x.as_chunks::<LANES>();
         let (ys, _) = self.y.as_chunks::<LANES>();
         let (zs, _) = self.z.as_chunks::<LANES>();
-        let (px, py, pz) = (f32x8::splat(p[0]), f32x8::splat(p[1]), f32x8::splat(p[2]));
         for ((&x, &y), &z) in xs.iter().zip(ys).zip(zs) {
-            let dx = px - f32x8::from(x);
-            let dy = py - f32x8::from(y);
-            let dz = pz - f32x8::from(z);
-            let d = dx * dx + dy * dy + dz * dz;
-            // Strictly closer: an equal distance keeps the earlier (lower) centroid.
-            let closer = d.simd_lt(b1);
-            b2 = b2.fast_min(d.fast_max(b1));
-            b1 = b1.fast_min(d);
-            i1 = closer.bitselect(index, i1);
+            lanes.offer(x, y, z, index);
             index += f32x8::splat(LANES as f32);
         }
-        reduce(b1, b2, i1)
+        lanes.best()
     }
 }
 
-/// The nearest (ties to the lower index) and second nearest over eight lanes, each holding its
-/// nearest distance `b1` (centroid `i1`) and second nearest `b2`.
-fn reduce(b1: f32x8, b2: f32x8, i1: f32x8) -> (u32, f32, f32) {
-    let (b1, b2, i1) = (b1.to_array(), b2.to_array(), i1.to_array());
-    let mut best = 0;
-    for l in 1..LANES {
-        let better = b1[l] < b1[best] || (b1[l] == b1[best] && i1[l] < i1[best]);
-        best = if better { l } else { best };
+/// A point's nearest and second nearest centroid per SIMD lane, as candidates are offered eight
+/// at a time. Centroid numbers are kept as f32: exact below 2^24, and there are at most 256.
+struct Lanes {
+    p: [f32x8; 3],
+    b1: f32x8,
+    b2: f32x8,
+    i1: f32x8,
+}
+
+impl Lanes {
+    /// For point `p`, with one candidate known already: centroid `index` at squared distance
+    /// `d` (infinite for none).
+    fn new(p: [f32; 3], d: f32, index: f32) -> Lanes {
+        Lanes {
+            p: p.map(f32x8::splat),
+            b1: f32x8::from([d, INF, INF, INF, INF, INF, INF, INF]),
+            b2: f32x8::splat(INF),
+            i1: f32x8::from([index, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]),
+        }
     }
-    let mut second = b2[best];
-    for l in 0..LANES {
-        let other = if l == best { f32::INFINITY } else { b1[l] };
-        second = if other < second { other } else { second };
+
+    /// Offers the eight centroids at `x, y, z`, numbered `index`.
+    fn offer(&mut self, x: [f32; LANES], y: [f32; LANES], z: [f32; LANES], index: f32x8) {
+        let dx = self.p[0] - f32x8::from(x);
+        let dy = self.p[1] - f32x8::from(y);
+        let dz = self.p[2] - f32x8::from(z);
+        let d = dx * dx + dy * dy + dz * dz;
+        // Candidates need not come in number order: an equal distance goes to the lower.
+        let closer = d.simd_lt(self.b1) | (d.simd_eq(self.b1) & index.simd_lt(self.i1));
+        self.b2 = self.b2.fast_min(d.fast_max(self.b1));
+        self.b1 = self.b1.fast_min(d);
+        self.i1 = closer.bitselect(index, self.i1);
     }
-    // A lane's index is a small whole number.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    (i1[best] as u32, b1[best], second)
+
+    /// The nearest centroid (ties to the lower number) and the squared distances to it and to
+    /// the second nearest, over all lanes.
+    fn best(&self) -> (u32, f32, f32) {
+        let (b1, b2, i1) = (self.b1.to_array(), self.b2.to_array(), self.i1.to_array());
+        let mut best = 0;
+        for l in 1..LANES {
+            let better = b1[l] < b1[best] || (b1[l] == b1[best] && i1[l] < i1[best]);
+            best = if better { l } else { best };
+        }
+        let mut second = b2[best];
+        for l in 0..LANES {
+            let other = if l == best { INF } else { b1[l] };
+            second = if other < second { other } else { second };
+        }
+        // A lane's index is a small whole number.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        (i1[best] as u32, b1[best], second)
+    }
 }
 
 /// From this many centroids on, full searches walk each centroid's neighbour list instead of
@@ -145,8 +168,6 @@ struct NearChunk {
     z: [f32; LANES],
     /// Centroid numbers as f32 (exact: at most 256).
     index: [f32; LANES],
-    /// Distance from the row's centroid to the first of the eight; infinite for padding.
-    first: f32,
 }
 
 const NEAR_CHUNKS: usize = SORTED_NEIGHBOURS / LANES;
@@ -194,12 +215,8 @@ impl Neighbours {
                     y: [FAR; LANES],
                     z: [FAR; LANES],
                     index: [f32::MAX; LANES],
-                    first: f32::INFINITY,
                 };
-                for (l, &(dist, j)) in sorted.iter().skip(ch * LANES).take(LANES).enumerate() {
-                    if l == 0 {
-                        chunk.first = dist;
-                    }
+                for (l, &(_, j)) in sorted.iter().skip(ch * LANES).take(LANES).enumerate() {
                     let p = c[j as usize];
                     (chunk.x[l], chunk.y[l], chunk.z[l]) = (p[0], p[1], p[2]);
                     // At most 256 centroids: exact in f32.
@@ -226,35 +243,25 @@ impl Neighbours {
     /// point at exact distance `u` from centroid `a`.
     fn nearest2(&self, c: &[[f32; 3]], p: [f32; 3], a: usize, u: f32) -> (u32, f32, f32) {
         let row = &self.rows[a * (self.k - 1)..(a + 1) * (self.k - 1)];
-        // The ordered part eight at a time, lane-wise like the scan, starting from `a` itself.
-        // a < k <= 256: exact in f32.
+        // The ordered part eight at a time, lane-wise like the scan, starting from `a` itself
+        // (a < k <= 256: exact in f32).
         #[allow(clippy::cast_precision_loss)]
-        let mut i1 = f32x8::from([a as f32, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
-        let mut b1 = f32x8::from([u * u, INF, INF, INF, INF, INF, INF, INF]);
-        let mut b2 = f32x8::splat(INF);
-        let (px, py, pz) = (f32x8::splat(p[0]), f32x8::splat(p[1]), f32x8::splat(p[2]));
-        // a < k <= 256.
-        #[allow(clippy::cast_possible_truncation)]
-        let mut best = (a as u32, u * u, INF);
+        let mut lanes = Lanes::new(p, u * u, a as f32);
+        let mut best = lanes.best();
         let mut stopped = false;
-        for chunk in &self.near[a * NEAR_CHUNKS..(a + 1) * NEAR_CHUNKS] {
-            let lower = chunk.first - u;
+        for (ch, chunk) in self.near[a * NEAR_CHUNKS..(a + 1) * NEAR_CHUNKS]
+            .iter()
+            .enumerate()
+        {
+            // The chunk's nearest neighbour; none left (padding) is infinitely far.
+            let lower = row.get(ch * LANES).map_or(INF, |n| n.0) - u;
             if lower > 0.0 && lower * lower >= best.2 {
                 // Every neighbour from here on is at least this far.
                 stopped = true;
                 break;
             }
-            let dx = px - f32x8::from(chunk.x);
-            let dy = py - f32x8::from(chunk.y);
-            let dz = pz - f32x8::from(chunk.z);
-            let d = dx * dx + dy * dy + dz * dz;
-            let index = f32x8::from(chunk.index);
-            // Neighbours come by distance, not by number: an equal distance goes to the lower.
-            let closer = d.simd_lt(b1) | (d.simd_eq(b1) & index.simd_lt(i1));
-            b2 = b2.fast_min(d.fast_max(b1));
-            b1 = b1.fast_min(d);
-            i1 = closer.bitselect(index, i1);
-            best = reduce(b1, b2, i1);
+            lanes.offer(chunk.x, chunk.y, chunk.z, f32x8::from(chunk.index));
+            best = lanes.best();
         }
         let (mut i1, mut b1, mut b2) = best;
         if stopped || row.len() <= SORTED_NEIGHBOURS {
