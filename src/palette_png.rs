@@ -383,6 +383,11 @@ fn same_inode(_: &fs::Metadata, _: &fs::Metadata) -> bool {
 
 /// Bytes of image data per slice deflated on its own (whole rows, at least one).
 const DEFLATE_SLICE: usize = 1 << 18;
+/// Smaller images are still cut into up to [`MIN_SLICES`] slices of at least this many bytes,
+/// so the cores share them too: a 0.27 MP photo at k = 16 is 137 KB of image data, one
+/// slice of 256 KiB. Not by the core count: the file's bytes must not depend on the machine.
+const MIN_SLICE: usize = 1 << 15;
+const MIN_SLICES: usize = 4;
 /// Deflate's window: each slice is primed with this much of the data before it.
 const WINDOW: usize = 1 << 15;
 
@@ -473,15 +478,21 @@ impl<'a> Rows<'a> {
 
 /// A zlib stream of `rows` at `level`, in parts that join into it, deflated in parallel the
 /// way pigz does it. The png crate deflates on one thread; here the rows are cut into slices
-/// of about 256 KiB, each made and deflated on its own with the 32 KiB before it as its
+/// of at most 256 KiB, each made and deflated on its own with the 32 KiB before it as its
 /// dictionary (so matches still reach back across the cut, and the output is within 0.1% of
 /// one serial stream), each but the last ending with a sync flush so that the raw deflate
 /// streams join into one. Each slice's Adler-32 is computed beside it and the parts combined.
 fn zlib_parallel(rows: &Rows<'_>, level: u32) -> Vec<Vec<u8>> {
-    let per_slice = (DEFLATE_SLICE / rows.stride).max(1);
-    let window_rows = WINDOW.div_ceil(rows.stride);
     let count = rows.count();
+    let bytes = count * rows.stride;
+    let slices = bytes
+        .div_ceil(DEFLATE_SLICE)
+        .max((bytes / MIN_SLICE).min(MIN_SLICES))
+        .clamp(1, count.max(1));
+    // Whole rows, evened out over the slices.
+    let per_slice = count.div_ceil(slices).max(1);
     let slices = count.div_ceil(per_slice).max(1);
+    let window_rows = WINDOW.div_ceil(rows.stride);
     // CMF: deflate, 32 KiB window. FLG: the level class (informative only), and check bits
     // that make the pair a multiple of 31.
     let class: u16 = match level {
