@@ -120,6 +120,16 @@ impl Lanes {
         self.i1 = closer.bitselect(index, self.i1);
     }
 
+    /// Whether the second nearest so far lies within squared distance `limit`: whether two of
+    /// the distances offered do (each lane keeps its two nearest). Two compares, no reduction
+    /// over the lanes.
+    fn second_within(&self, limit: f32) -> bool {
+        let limit = f32x8::splat(limit);
+        let within = self.b1.simd_le(limit).to_bitmask().count_ones()
+            + self.b2.simd_le(limit).to_bitmask().count_ones();
+        within >= 2
+    }
+
     /// The nearest centroid (ties to the lower number) and the squared distances to it and to
     /// the second nearest, over all lanes. Branch-free but for equal distances in two lanes:
     /// it runs after every chunk of a walk, and a compare-and-jump per lane cost a third of a
@@ -254,7 +264,6 @@ impl Neighbours {
         // (a < k <= 256: exact in f32).
         #[allow(clippy::cast_precision_loss)]
         let mut lanes = Lanes::new(p, u * u, a as f32);
-        let mut best = lanes.best();
         let mut stopped = false;
         for (ch, chunk) in self.near[a * NEAR_CHUNKS..(a + 1) * NEAR_CHUNKS]
             .iter()
@@ -262,15 +271,14 @@ impl Neighbours {
         {
             // The chunk's nearest neighbour; none left (padding) is infinitely far.
             let lower = row.get(ch * LANES).map_or(INF, |n| n.0) - u;
-            if lower > 0.0 && lower * lower >= best.2 {
-                // Every neighbour from here on is at least this far.
+            if lower > 0.0 && lanes.second_within(lower * lower) {
+                // Every neighbour from here on is at least as far as the second nearest.
                 stopped = true;
                 break;
             }
             lanes.offer(chunk.x, chunk.y, chunk.z, f32x8::from(chunk.index));
-            best = lanes.best();
         }
-        let (mut i1, mut b1, mut b2) = best;
+        let (mut i1, mut b1, mut b2) = lanes.best();
         if stopped || row.len() <= SORTED_NEIGHBOURS {
             return (i1, b1, b2);
         }
