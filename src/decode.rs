@@ -330,18 +330,29 @@ pub fn decode_pixels_banded(
         None => (decode_from(file, opts)?, 0),
     };
     let pixels = Pixels::from_dynamic_owned(image);
+    // Decoded whole: the bands are only there to share the work between the cores.
+    let band = if handed == 0 {
+        even_band_len(pixels.width, pixels.rgb.len())
+    } else {
+        band_len(pixels.width)
+    };
     {
         use rayon::prelude::*;
-        pixels
-            .rgb
-            .par_chunks(band_len(pixels.width))
-            .skip(handed)
-            .for_each(on_band);
+        pixels.rgb.par_chunks(band).skip(handed).for_each(on_band);
     }
     Ok(pixels)
 }
 
 const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+
+/// Pixels in each band of an image of `len` pixels handed over whole: at most
+/// [`BAND_PIXELS`], and cut into at least four bands of at least 2^16 pixels when it has
+/// them, so a small image does not go to one core as one band. Whole rows, at least one.
+fn even_band_len(width: u32, len: usize) -> usize {
+    let width = (width as usize).max(1);
+    let bands = len.div_ceil(BAND_PIXELS).max((len >> 16).min(4)).max(1);
+    len.div_ceil(width).div_ceil(bands).max(1) * width
+}
 
 /// Back to the first byte of `file`, keeping what is buffered when it still holds that (the
 /// header pass seldom reads past the first buffer), so the start is not read twice.
