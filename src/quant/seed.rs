@@ -56,13 +56,14 @@ pub(crate) fn kmeans_pp(
         if cancelled() {
             return Err(Cancelled);
         }
-        let potential = weighted_sum(&d2, weights, min_chunks);
+        let parts = weighted_sums(&d2, weights, min_chunks);
+        let potential: f64 = parts.iter().sum();
         if potential <= 0.0 {
             break;
         }
         let mut thresholds: Vec<f64> = (0..trials).map(|_| rng.next_f64() * potential).collect();
         thresholds.sort_unstable_by(f64::total_cmp);
-        let candidates = sample_many(&d2, weights, &thresholds);
+        let candidates = sample_many(&d2, weights, &parts, &thresholds);
         // The potential each candidate would leave, all candidates in one pass over the points.
         let cand: Vec<[f32; 3]> = candidates.iter().map(|&c| points[c]).collect();
         let per_chunk: Vec<Vec<f64>> = (0..d2.len().div_ceil(CHUNK))
@@ -164,10 +165,9 @@ impl Soa {
     }
 }
 
-/// Σ d·w in fixed chunks, reduced in order (deterministic).
-fn weighted_sum(d2: &[f32], w: &[u32], min_chunks: usize) -> f64 {
-    let parts: Vec<f64> = d2
-        .par_chunks(CHUNK)
+/// Σ d·w over each fixed chunk of [`CHUNK`] points (deterministic).
+fn weighted_sums(d2: &[f32], w: &[u32], min_chunks: usize) -> Vec<f64> {
+    d2.par_chunks(CHUNK)
         .zip(w.par_chunks(CHUNK))
         .with_min_len(min_chunks)
         .map(|(d, w)| {
@@ -176,8 +176,7 @@ fn weighted_sum(d2: &[f32], w: &[u32], min_chunks: usize) -> f64 {
                 .map(|(&d, &w)| f64::from(d) * f64::from(w))
                 .sum()
         })
-        .collect();
-    parts.iter().sum()
+        .collect()
 }
 
 /// Index where the running sum of `values` first exceeds `target` (the last index if never).
@@ -196,26 +195,39 @@ fn sample(values: impl Iterator<Item = f64>, target: f64) -> usize {
     last
 }
 
-/// Like `sample` for several sorted targets at once, in one pass; weight is `d2 · w`.
-fn sample_many(d2: &[f32], w: &[u32], sorted_targets: &[f64]) -> Vec<usize> {
+/// Like `sample` for several sorted targets at once; weight is `d2 · w`, and `parts` its
+/// sums over each chunk of [`CHUNK`] points. Only the chunks a target falls in are walked
+/// point by point: a handful of the tens of chunks.
+fn sample_many(d2: &[f32], w: &[u32], parts: &[f64], sorted_targets: &[f64]) -> Vec<usize> {
     let mut out = Vec::with_capacity(sorted_targets.len());
     let mut acc = 0.0;
-    let mut last = 0;
-    let mut t = 0;
-    for (i, (&d, &w)) in d2.iter().zip(w).enumerate() {
-        let v = f64::from(d) * f64::from(w);
-        if v > 0.0 {
-            last = i;
-            acc += v;
-            while t < sorted_targets.len() && acc > sorted_targets[t] {
-                out.push(i);
-                t += 1;
+    for (chunk, &part) in parts.iter().enumerate() {
+        let Some(&next) = sorted_targets.get(out.len()) else {
+            break;
+        };
+        if acc + part <= next {
+            acc += part;
+            continue;
+        }
+        let start = chunk * CHUNK;
+        let end = d2.len().min(start + CHUNK);
+        for (i, (&d, &w)) in d2[start..end].iter().zip(&w[start..end]).enumerate() {
+            let v = f64::from(d) * f64::from(w);
+            if v > 0.0 {
+                acc += v;
+                while sorted_targets.get(out.len()).is_some_and(|&t| acc > t) {
+                    out.push(start + i);
+                }
             }
         }
     }
     // Rounding can leave the last targets unmet; they take the last weighted point.
-    while out.len() < sorted_targets.len() {
-        out.push(last);
+    if out.len() < sorted_targets.len() {
+        let last = (0..d2.len())
+            .rev()
+            .find(|&i| f64::from(d2[i]) * f64::from(w[i]) > 0.0)
+            .unwrap_or(0);
+        out.resize(sorted_targets.len(), last);
     }
     out
 }
@@ -223,6 +235,44 @@ fn sample_many(d2: &[f32], w: &[u32], sorted_targets: &[f64]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sampling_by_chunks_finds_the_points_a_full_walk_finds() {
+        let mut rng = Rng::new(5);
+        let n = 10 * CHUNK + 77;
+        // Some points weigh nothing, as the centroids themselves do.
+        let d2: Vec<f32> = (0..n)
+            .map(|i| {
+                if i % 9 == 0 {
+                    0.0
+                } else {
+                    (rng.next_f64() * 900.0) as f32
+                }
+            })
+            .collect();
+        let w: Vec<u32> = (0..n).map(|i| 1 + (i % 7) as u32).collect();
+        let parts = weighted_sums(&d2, &w, 1);
+        let total: f64 = parts.iter().sum();
+        for round in 0..300 {
+            // As many targets as a seeding step draws: few, so most chunks hold none.
+            let mut targets: Vec<f64> =
+                (0..1 + round % 7).map(|_| rng.next_f64() * total).collect();
+            targets.sort_unstable_by(f64::total_cmp);
+            // One point at a time, over everything.
+            let mut want = Vec::new();
+            let mut acc = 0.0;
+            for i in 0..n {
+                acc += f64::from(d2[i]) * f64::from(w[i]);
+                while want.len() < targets.len() && acc > targets[want.len()] && d2[i] > 0.0 {
+                    want.push(i);
+                }
+            }
+            assert_eq!(sample_many(&d2, &w, &parts, &targets), want);
+        }
+        // A target past the total (rounding) takes the last point that weighs anything.
+        let last = (0..n).rev().find(|&i| d2[i] > 0.0).unwrap_or(0);
+        assert_eq!(sample_many(&d2, &w, &parts, &[total * 2.0]), vec![last]);
+    }
 
     #[test]
     fn a_seed_draws_the_counted_numbers_so_restarts_can_start_further_on() {
