@@ -7,6 +7,7 @@
 //! - [`decode`]: defensive decoding (content-sniffed format, pixel budget, EXIF orientation).
 //! - [`palette_png`]: indexed PNG encoding and atomic saving that never touches an input.
 //! - [`batch`]: the headless `compress` mode: plan outputs, run in parallel, collect outcomes.
+//! - `split`: cutting one piece of work into even parts for the cores, by size alone.
 //! - [`cli`]: command-line parsing into validated settings (the only clap user besides main).
 //! - [`chart`]: the colour-space view: pixel sample, projections, braille scatter, palette strip
 //!   and PSNR-vs-k curve widgets.
@@ -25,6 +26,7 @@ pub mod palette_png;
 pub mod quant;
 pub mod runtime;
 pub mod scan;
+mod split;
 pub mod term;
 pub mod text;
 pub mod ui;

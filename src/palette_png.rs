@@ -386,7 +386,7 @@ fn same_inode(_: &fs::Metadata, _: &fs::Metadata) -> bool {
 const DEFLATE_SLICE: usize = 1 << 18;
 /// Smaller images are still cut into up to [`MIN_SLICES`] slices of at least this many bytes,
 /// so the cores share them too: a 0.27 MP photo at k = 16 is 137 KB of image data, one
-/// slice of 256 KiB. Not by the core count: the file's bytes must not depend on the machine.
+/// slice of 256 KiB.
 const MIN_SLICE: usize = 1 << 15;
 const MIN_SLICES: usize = 4;
 /// Deflate's window: each slice is primed with this much of the data before it.
@@ -485,13 +485,8 @@ impl<'a> Rows<'a> {
 /// streams join into one. Each slice's Adler-32 is computed beside it and the parts combined.
 fn zlib_parallel(rows: &Rows<'_>, level: u32) -> Vec<Vec<u8>> {
     let count = rows.count();
-    let bytes = count * rows.stride;
-    let slices = bytes
-        .div_ceil(DEFLATE_SLICE)
-        .max((bytes / MIN_SLICE).min(MIN_SLICES))
-        .clamp(1, count.max(1));
-    // Whole rows, evened out over the slices.
-    let per_slice = count.div_ceil(slices).max(1);
+    let per_slice =
+        crate::split::rows_per_part(count, rows.stride, DEFLATE_SLICE, MIN_SLICE, MIN_SLICES);
     let slices = count.div_ceil(per_slice).max(1);
     let window_rows = WINDOW.div_ceil(rows.stride);
     // CMF: deflate, 32 KiB window. FLG: the level class (informative only), and check bits

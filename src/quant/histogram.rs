@@ -14,8 +14,11 @@ use rayon::prelude::*;
 
 use super::Pixels;
 
-/// Pixels per parallel chunk of the bucketing pass.
+/// Most pixels per parallel chunk of the bucketing pass.
 const CHUNK: usize = 1 << 18;
+/// A small image is still bucketed in up to four chunks of at least this many pixels, so the
+/// cores share it (the same cut as `decode::decode_pixels_banded` makes).
+const MIN_CHUNK: usize = 1 << 16;
 
 /// Distinct colours with counts.
 #[derive(Clone, Debug, Default)]
@@ -29,7 +32,11 @@ pub struct Histogram {
 impl Histogram {
     /// Counts the distinct colours of `pixels`.
     pub fn new(pixels: &Pixels) -> Histogram {
-        count(pixels.rgb.par_chunks(CHUNK).map(bucket).collect())
+        let len = pixels.rgb.len();
+        let chunk = len
+            .div_ceil(crate::split::parts(len, CHUNK, MIN_CHUNK, 4))
+            .max(1);
+        count(pixels.rgb.par_chunks(chunk).map(bucket).collect())
     }
 
     /// Number of distinct colours.

@@ -40,7 +40,7 @@ impl Bound {
     /// Nothing known yet: the first pass computes the exact assignment.
     pub const UNKNOWN: Bound = Bound {
         assign: 0,
-        upper: f32::INFINITY,
+        upper: INF,
         lower: 0.0,
     };
 }
@@ -132,8 +132,8 @@ impl Lanes {
 
     /// The nearest centroid (ties to the lower number) and the squared distances to it and to
     /// the second nearest, over all lanes. Branch-free but for equal distances in two lanes:
-    /// it runs after every chunk of a walk, and a compare-and-jump per lane cost a third of a
-    /// full search at k = 16.
+    /// it ends every full search, and a compare-and-jump per lane cost a third of one at
+    /// k = 16.
     fn best(&self) -> (u32, f32, f32) {
         let min = |v: [f32; LANES]| v.into_iter().fold(INF, |m, d| if d < m { d } else { m });
         let b1 = self.b1.to_array();
@@ -311,7 +311,7 @@ enum Search {
 
 /// Half the distance from each centroid to its nearest other centroid.
 fn half_separation(c: &[[f32; 3]]) -> Vec<f32> {
-    let mut s = vec![f32::INFINITY; c.len()];
+    let mut s = vec![INF; c.len()];
     for i in 0..c.len() {
         for j in (i + 1)..c.len() {
             let d = dist2(c[i], c[j]);
