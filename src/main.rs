@@ -18,10 +18,6 @@ use kquant::batch::{self, Failure, Outcome, Report};
 use kquant::cli::{Cli, Command};
 use kquant::text::{sanitize, sanitize_path};
 
-// Huge pages for the big buffers (decoded pixels, indices, PNG bytes): see Cargo.toml.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
