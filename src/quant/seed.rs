@@ -49,8 +49,8 @@ pub(crate) fn kmeans_pp(
     let soa = Soa::new(points, weights);
     let mut d2: Vec<f32> = points.iter().map(|&p| dist2(p, points[first])).collect();
     let trials = trials(k);
-    // Chunks per parallel task: seeding runs on at most `SEED_BUDGET / k` points, so most
-    // rounds are a few hundred microseconds of work that splitting would only slow down.
+    // Chunks per parallel task: a round is tens of microseconds of work (seeding runs on at
+    // most `SEED_BUDGET / k` points), split only into tasks that outweigh a fork-join.
     let min_chunks = (PAR_WORK / (CHUNK * (trials + 2))).max(1);
     while centroids.len() < k {
         if cancelled() {
@@ -95,8 +95,9 @@ pub(crate) fn kmeans_pp(
     Ok(centroids)
 }
 
-/// Work (points × passes) below which a seeding step runs as one task.
-const PAR_WORK: usize = 1 << 16;
+/// Work (points × passes) of one task of a seeding step (1 << 16 left a 13 MP photo's
+/// k = 256 seeding, 11 ms, on one core).
+const PAR_WORK: usize = 1 << 14;
 
 /// The points as structure-of-arrays, with their weights as `f32`, so the scans over all
 /// points vectorise.
