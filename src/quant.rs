@@ -279,9 +279,9 @@ fn quantize_in_pool(
             cluster(histogram, k, params, control)
         }
     };
-    // k-means++ seeding is sequential, ~12 ms on one core at k = 256 on a 13 MP photo; the
-    // other core meanwhile faults in the remapping's output (3 300 fresh pages for 13 MP), or
-    // for a small image indexes the colours for remapping (0.7 ms at 0.27 MP).
+    // Clustering is many short parallel steps with serial bits between them; in those gaps
+    // another core faults in the remapping's output (3 300 fresh pages for 13 MP), or for a
+    // small image indexes the colours for remapping (0.7 ms at 0.27 MP).
     let small = pixels.len() < TABLE_FROM_PIXELS;
     let (clustering, buffer, positions) = if params.dither {
         (clustering(), None, None)
