@@ -160,6 +160,9 @@ pub struct FullStats {
     pub psnr: f64,
     /// Size of the indexed PNG `s` would write, in bytes.
     pub png_bytes: usize,
+    /// Entries of that PNG's palette: fewer than k when the photo has fewer colours. The
+    /// preview's own count can be higher, as resampling blends new colours in.
+    pub colours: usize,
 }
 
 /// One stage of a preview job. Every variant carries the generation it was computed for.

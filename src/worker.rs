@@ -622,6 +622,7 @@ impl Engine {
         current().then_some(FullStats {
             psnr: quantized.psnr,
             png_bytes: bytes.len(),
+            colours: quantized.palette.len(),
         })
     }
 

@@ -27,10 +27,14 @@ pub fn draw(frame: &mut Frame, areas: &Areas, app: &App) {
     {
         compressed_title = format!(" k = {} → {k} · quantizing… ", previous.k);
     }
-    if let Some(stats) = &preview.stats
-        && stats.colours < usize::from(k)
+    // Once known, the count of the file `s` would write: the preview of a photo with three
+    // colours can hold seven, blended in by resampling.
+    let used =
+        (preview.full_stats.map(|f| f.colours)).or(preview.stats.as_ref().map(|s| s.colours));
+    if let Some(used) = used
+        && used < usize::from(k)
     {
-        compressed_title = format!(" k = {k} ({} used) · compressed ", stats.colours);
+        compressed_title = format!(" k = {k} ({used} used) · compressed ");
     }
     let waiting_for_decode = preview.original.is_loading();
     pane(

@@ -53,6 +53,7 @@ fn loading_then_loaded_then_error() {
         stats: FullStats {
             psnr: 31.27,
             png_bytes: 2_480_000,
+            colours: 16,
         },
     }));
     insta::assert_snapshot!(
@@ -82,6 +83,35 @@ fn help_overlay_and_too_small_terminal() {
     insta::assert_snapshot!("help", screen(&app, SCREEN.width, SCREEN.height));
     let small = screen(&app, 40, 10);
     assert!(small.contains("kquant needs at least 60×12"), "{small}");
+}
+
+#[test]
+fn colours_used_are_those_of_the_file_once_known() {
+    // A three-colour photo: its downscaled preview blends in more colours than the file has.
+    let (mut app, effects) = app_with(&["three.png"]);
+    let request = only_preview(&effects).clone();
+    app.update(Msg::Job(Outcome::Quantized {
+        generation: request.generation,
+        protocol: protocol(request.cells),
+        stats: PreviewStats {
+            colours: 7,
+            psnr: 41.0,
+            preview_size: (240, 160),
+        },
+        full_size: (240, 160),
+    }));
+    let text = screen(&app, SCREEN.width, SCREEN.height);
+    assert!(text.contains("k = 16 (7 used)"), "{text}");
+    app.update(Msg::Job(Outcome::FullStats {
+        generation: request.generation,
+        stats: FullStats {
+            psnr: f64::INFINITY,
+            png_bytes: 178,
+            colours: 3,
+        },
+    }));
+    let text = screen(&app, SCREEN.width, SCREEN.height);
+    assert!(text.contains("k = 16 (3 used)"), "{text}");
 }
 
 #[test]

@@ -213,6 +213,7 @@ fn full_size_figures_arrive_last_and_stale_ones_are_dropped() {
     let figures = FullStats {
         psnr: 30.0,
         png_bytes: 1000,
+        colours: 16,
     };
     let new = only_preview(&app.update(press(KeyCode::Char('+')))).generation;
     app.update(Msg::Job(Outcome::FullStats {

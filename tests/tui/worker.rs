@@ -164,6 +164,8 @@ fn full_size_figures_are_exactly_what_a_save_writes() {
         .unwrap();
     assert_eq!(done.0, stats.png_bytes as u64);
     assert_eq!(std::fs::metadata(&dest).unwrap().len(), done.0);
+    let saved = crate::util::read_png(&std::fs::read(&dest).unwrap());
+    assert_eq!(saved.palette.len(), stats.colours);
     assert!(stats.psnr.is_finite());
     assert!(
         (done.1 - stats.psnr).abs() < 1e-6,
