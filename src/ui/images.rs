@@ -29,8 +29,10 @@ pub fn draw(frame: &mut Frame, areas: &Areas, app: &App) {
     }
     // Once known, the count of the file `s` would write: the preview of a photo with three
     // colours can hold seven, blended in by resampling.
-    let used =
-        (preview.full_stats.map(|f| f.colours)).or(preview.stats.as_ref().map(|s| s.colours));
+    let used = match (&preview.full_stats, &preview.stats) {
+        (Some(full), _) => Some(full.colours),
+        (None, stats) => stats.as_ref().map(|s| s.colours),
+    };
     if let Some(used) = used
         && used < usize::from(k)
     {
