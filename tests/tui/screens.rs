@@ -2,7 +2,7 @@
 //! loading → loaded → error, plus help and a too-small terminal.
 
 use crossterm::event::KeyCode;
-use kquant::msg::{FullStats, Msg, Outcome, PreviewStats};
+use kquant::msg::{FullStats, Msg, Outcome, PreviewRequest, PreviewStats};
 use kquant::ui;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -23,6 +23,38 @@ fn screen(app: &kquant::app::App, width: u16, height: u16) -> String {
     text
 }
 
+/// The worker's preview of `request`: `colours` used, at `psnr`, on a `preview` copy.
+fn quantized(
+    request: &PreviewRequest,
+    colours: usize,
+    psnr: f64,
+    preview: (u32, u32),
+    full_size: (u32, u32),
+) -> Msg {
+    Msg::Job(Outcome::Quantized {
+        generation: request.generation,
+        protocol: protocol(request.cells),
+        stats: PreviewStats {
+            colours,
+            psnr,
+            preview_size: preview,
+        },
+        full_size,
+    })
+}
+
+/// The worker's full-resolution figures for `request`.
+fn full_stats(request: &PreviewRequest, psnr: f64, png_bytes: usize, colours: usize) -> Msg {
+    Msg::Job(Outcome::FullStats {
+        generation: request.generation,
+        stats: FullStats {
+            psnr,
+            png_bytes,
+            colours,
+        },
+    })
+}
+
 #[test]
 fn loading_then_loaded_then_error() {
     let (mut app, effects) = app_with(&["holiday/beach.jpg", "dragonfly.jpg", "broken.jpg"]);
@@ -36,26 +68,10 @@ fn loading_then_loaded_then_error() {
     }));
     insta::assert_snapshot!("original_ready", screen(&app, SCREEN.width, SCREEN.height));
 
-    app.update(Msg::Job(Outcome::Quantized {
-        generation: request.generation,
-        protocol: protocol(request.cells),
-        stats: PreviewStats {
-            colours: 16,
-            psnr: 29.04,
-            preview_size: (700, 520),
-        },
-        full_size: (5472, 3648),
-    }));
+    app.update(quantized(&request, 16, 29.04, (700, 520), (5472, 3648)));
     insta::assert_snapshot!("loaded", screen(&app, SCREEN.width, SCREEN.height));
 
-    app.update(Msg::Job(Outcome::FullStats {
-        generation: request.generation,
-        stats: FullStats {
-            psnr: 31.27,
-            png_bytes: 2_480_000,
-            colours: 16,
-        },
-    }));
+    app.update(full_stats(&request, 31.27, 2_480_000, 16));
     insta::assert_snapshot!(
         "full_size_figures",
         screen(&app, SCREEN.width, SCREEN.height)
@@ -90,26 +106,10 @@ fn colours_used_are_those_of_the_file_once_known() {
     // A three-colour photo: its downscaled preview blends in more colours than the file has.
     let (mut app, effects) = app_with(&["three.png"]);
     let request = only_preview(&effects).clone();
-    app.update(Msg::Job(Outcome::Quantized {
-        generation: request.generation,
-        protocol: protocol(request.cells),
-        stats: PreviewStats {
-            colours: 7,
-            psnr: 41.0,
-            preview_size: (240, 160),
-        },
-        full_size: (240, 160),
-    }));
+    app.update(quantized(&request, 7, 41.0, (240, 160), (240, 160)));
     let text = screen(&app, SCREEN.width, SCREEN.height);
     assert!(text.contains("k = 16 (7 used)"), "{text}");
-    app.update(Msg::Job(Outcome::FullStats {
-        generation: request.generation,
-        stats: FullStats {
-            psnr: f64::INFINITY,
-            png_bytes: 178,
-            colours: 3,
-        },
-    }));
+    app.update(full_stats(&request, f64::INFINITY, 178, 3));
     let text = screen(&app, SCREEN.width, SCREEN.height);
     assert!(text.contains("k = 16 (3 used)"), "{text}");
 }
