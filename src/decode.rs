@@ -346,11 +346,13 @@ pub fn decode_pixels_banded(
 const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 
 /// Pixels in each band of an image of `len` pixels handed over whole: at most
-/// [`BAND_PIXELS`], and at least four bands of at least 2^16 pixels when it has them, so a
-/// small image does not go to one core as one band. Whole rows, at least one.
+/// [`BAND_PIXELS`], and a small image in a few even bands rather than one. Whole rows, at
+/// least one.
 fn even_band_len(width: u32, len: usize) -> usize {
+    use crate::split::{MIN_PIXEL_PARTS, MIN_PIXELS, rows_per_part};
     let width = (width as usize).max(1);
-    crate::split::rows_per_part(len.div_ceil(width), width, BAND_PIXELS, 1 << 16, 4) * width
+    let rows = len.div_ceil(width);
+    rows_per_part(rows, width, BAND_PIXELS, MIN_PIXELS, MIN_PIXEL_PARTS) * width
 }
 
 /// Back to the first byte of `file`, keeping what is buffered when it still holds that (the

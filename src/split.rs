@@ -3,9 +3,14 @@
 //! By the sizes alone, never by the core count, so nothing a part's boundaries can change (a
 //! written file's bytes) depends on the machine.
 
+/// A small image still goes to the cores in up to [`MIN_PIXEL_PARTS`] parts of at least
+/// [`MIN_PIXELS`] pixels: the decode's bands and the histogram's chunks make the same cut.
+pub(crate) const MIN_PIXELS: usize = 1 << 16;
+pub(crate) const MIN_PIXEL_PARTS: usize = 4;
+
 /// How many parts to cut `len` units into: parts of at most `max` units, and at least
 /// `min_parts` parts of at least `min` units where `len` has room for them; at least one.
-pub(crate) fn parts(len: usize, max: usize, min: usize, min_parts: usize) -> usize {
+fn parts(len: usize, max: usize, min: usize, min_parts: usize) -> usize {
     len.div_ceil(max.max(1))
         .max((len / min.max(1)).min(min_parts))
         .max(1)

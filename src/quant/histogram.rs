@@ -16,9 +16,6 @@ use super::Pixels;
 
 /// Most pixels per parallel chunk of the bucketing pass.
 const CHUNK: usize = 1 << 18;
-/// A small image is still bucketed in up to four chunks of at least this many pixels, so the
-/// cores share it (the same cut as `decode::decode_pixels_banded` makes).
-const MIN_CHUNK: usize = 1 << 16;
 
 /// Distinct colours with counts.
 #[derive(Clone, Debug, Default)]
@@ -32,10 +29,9 @@ pub struct Histogram {
 impl Histogram {
     /// Counts the distinct colours of `pixels`.
     pub fn new(pixels: &Pixels) -> Histogram {
-        let len = pixels.rgb.len();
-        let chunk = len
-            .div_ceil(crate::split::parts(len, CHUNK, MIN_CHUNK, 4))
-            .max(1);
+        use crate::split::{MIN_PIXEL_PARTS, MIN_PIXELS, rows_per_part};
+        // A small image in a few chunks, so the cores share it (rows of one pixel: any cut).
+        let chunk = rows_per_part(pixels.rgb.len(), 1, CHUNK, MIN_PIXELS, MIN_PIXEL_PARTS);
         count(pixels.rgb.par_chunks(chunk).map(bucket).collect())
     }
 
