@@ -163,7 +163,7 @@ fn thumbnail(px: &Pixels, max_side: u32) -> Pixels {
     Pixels {
         width: w,
         height: h,
-        rgb,
+        rgb: rgb.into(),
         alpha: None,
     }
 }

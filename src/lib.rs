@@ -17,6 +17,7 @@
 
 pub mod app;
 pub mod batch;
+pub mod buffer;
 pub mod chart;
 pub mod cli;
 pub mod decode;

@@ -737,7 +737,7 @@ mod tests {
                 height: h as u32,
                 palette: (0..k).map(|i| [i, 255 - i, i / 2]).collect(),
                 counts: vec![1; usize::from(k)],
-                indices: indices.clone(),
+                indices: indices.clone().into(),
                 mse: 0.0,
                 psnr: f64::INFINITY,
                 iterations: 0,

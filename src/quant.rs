@@ -45,6 +45,7 @@ pub use color::{dist2, oklab_to_srgb_f32, srgb_to_oklab};
 pub use histogram::{Histogram, HistogramBuilder};
 pub use pixels::Pixels;
 
+use crate::buffer::Buffer;
 use coarse::Coarse;
 use histogram::{key, run_starts};
 use kmeans::{Bound, Lloyd};
@@ -201,7 +202,7 @@ pub struct Quantized {
     /// Pixels per palette entry, same order.
     pub counts: Vec<u64>,
     /// One palette index per pixel, row-major.
-    pub indices: Vec<u8>,
+    pub indices: Buffer<u8>,
     /// Mean squared error over all pixels and the three 8-bit RGB channels.
     pub mse: f64,
     /// `10·log10(255²/mse)`, infinite when lossless.
@@ -314,6 +315,7 @@ fn quantize_in_pool(
         }
         let (palette2, counts, lut) = compact(&palette, &counts);
         let indices: Vec<u8> = raw.par_iter().map(|&i| lut[usize::from(i)]).collect();
+        let indices = Buffer::from(indices);
         let sq: u64 = indices
             .par_chunks(PIXEL_CHUNK)
             .zip(pixels.rgb.par_chunks(PIXEL_CHUNK))
@@ -351,7 +353,7 @@ fn quantize_in_pool(
         // colours are sorted, so those of one red fill one 64 KiB slab, and the slabs (and
         // their page faults, only where colours are) are filled side by side.
         let reds = run_starts(&histogram.colours, 256, |c| usize::from(c[0]));
-        let mut table = vec![0u8; 1 << 24];
+        let mut table = Buffer::<u8>::zeroed(1 << 24);
         table
             .par_chunks_mut(1 << 16)
             .enumerate()
@@ -389,9 +391,9 @@ fn quantize_in_pool(
 }
 
 /// The remapping's output for `pixels` pixels, every page already touched (filled with a
-/// value: calloc'd zeros would only be faulted in where first written).
-fn remap_buffer(pixels: usize) -> Vec<u8> {
-    vec![u8::MAX; pixels]
+/// value: fresh zero pages would only be faulted in where first written).
+fn remap_buffer(pixels: usize) -> Buffer<u8> {
+    Buffer::filled(pixels, u8::MAX)
 }
 
 /// `index` of every pixel into `out`, chunk by chunk over the cores.

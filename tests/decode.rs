@@ -290,7 +290,7 @@ fn banded_decoding_hands_over_every_pixel_once_and_decodes_the_same() {
             path.display()
         );
         let mut handed: Vec<[u8; 3]> = bands.concat();
-        let mut all = want.rgb.clone();
+        let mut all = want.rgb.to_vec();
         handed.sort_unstable();
         all.sort_unstable();
         assert_eq!(handed, all, "{}", path.display());

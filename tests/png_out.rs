@@ -22,7 +22,7 @@ fn cycling(n: usize, w: u32, h: u32) -> Quantized {
         height: h,
         palette,
         counts,
-        indices,
+        indices: indices.into(),
         mse: 0.0,
         psnr: f64::INFINITY,
         iterations: 0,

@@ -14,7 +14,7 @@ fn pixels(width: u32, height: u32, rgb: Vec<[u8; 3]>) -> Pixels {
     Pixels {
         width,
         height,
-        rgb,
+        rgb: rgb.into(),
         alpha: None,
     }
 }

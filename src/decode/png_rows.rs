@@ -19,6 +19,7 @@ use std::sync::mpsc;
 
 use png::{Decoded, StreamingDecoder, UnfilterBuf, UnfilterRegion};
 
+use crate::buffer::Buffer;
 use crate::quant::Pixels;
 
 /// Filtered bytes per block sent from the inflating thread (whole rows, at least one).
@@ -209,7 +210,7 @@ fn unfilter_rows(
     let n = w * layout.height as usize;
     let bpp = layout.bytes_per_pixel();
     let stride = layout.stride();
-    let mut rgb = vec![[0u8; 3]; n];
+    let mut rgb = Buffer::<[u8; 3]>::zeroed(n);
     let mut alpha = vec![0u8; if layout.alpha { n } else { 0 }];
     let rgb_bands = rgb.chunks_mut(band_len);
     let mut alpha_bands = alpha.chunks_mut(band_len);

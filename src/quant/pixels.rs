@@ -3,12 +3,14 @@
 
 use image::{DynamicImage, RgbImage};
 
+use crate::buffer::Buffer;
+
 /// An 8-bit RGB image with optional alpha, row-major.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pixels {
     pub width: u32,
     pub height: u32,
-    pub rgb: Vec<[u8; 3]>,
+    pub rgb: Buffer<[u8; 3]>,
     /// `None` when every pixel is opaque.
     pub alpha: Option<Vec<u8>>,
 }
@@ -77,7 +79,7 @@ impl Pixels {
             Ok(rgb) => Pixels {
                 width,
                 height,
-                rgb,
+                rgb: rgb.into(),
                 alpha: None,
             },
             // A capacity that is not a whole number of pixels: copy after all.
