@@ -3,9 +3,10 @@
 //!
 //! Why: a fresh process touching a 13 MP photo's buffers (pixels, histogram buckets, indices,
 //! the remap table; over 100 MB) took ~29 000 page faults, about 50 ms of a 300 ms
-//! `compress`. In 2 MiB pages that is a few hundred. Only the big buffers get a map of their
-//! own, and it is unmapped when dropped, so memory goes back at once (an allocator that keeps
-//! huge pages around, such as mimalloc, raised the browser's peak RSS by a third).
+//! `compress`. With the first three in 2 MiB pages it takes ~9 000 (the remap table stays on
+//! the heap: see `quant`). Only the big buffers get a map of their own, and it is unmapped when
+//! dropped, so memory goes back at once (an allocator that keeps huge pages around, such as
+//! mimalloc, raised the browser's peak RSS by a third).
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -57,10 +58,15 @@ impl<T: Pod> Buffer<T> {
         }
     }
 
-    /// `len` copies of `value`, every page already written (so later writers do not fault).
-    pub fn filled(len: usize, value: T) -> Buffer<T> {
+    /// [`Buffer::zeroed`] with every page already faulted in, so that whoever writes it later
+    /// (other cores, in a hurry) does not stop to fault. One write a 4 KiB page: a huge page
+    /// comes in whole at its first.
+    pub fn prefaulted(len: usize) -> Buffer<T> {
         let mut buffer = Buffer::zeroed(len);
-        buffer.fill(value);
+        let step = (4096 / size_of::<T>().max(1)).max(1);
+        for at in (0..len).step_by(step) {
+            buffer[at] = T::zeroed();
+        }
         buffer
     }
 }
@@ -156,9 +162,9 @@ mod tests {
             let last = len.checked_sub(1).map(|i| [i as u8, (i >> 8) as u8, 7]);
             assert_eq!(c.last(), last.as_ref());
         }
-        let f = Buffer::filled(MAP_FROM_BYTES + 1, 9u8);
+        let f = Buffer::<u8>::prefaulted(MAP_FROM_BYTES + 1);
         assert_eq!(f.len(), MAP_FROM_BYTES + 1);
-        assert!(f.iter().all(|&v| v == 9));
+        assert!(f.iter().all(|&v| v == 0));
         assert_eq!(Buffer::from(vec![1u16, 2]), Buffer::from(vec![1u16, 2]));
     }
 }
