@@ -36,6 +36,17 @@ enum Store<T> {
 impl<T: Pod> Buffer<T> {
     /// `len` zero values; a large buffer in its own huge-page map where the system has one.
     pub fn zeroed(len: usize) -> Buffer<T> {
+        Buffer::zeroed_with(len, false)
+    }
+
+    /// At least `len` zero values: when mapped, as many as its whole huge pages hold, so that
+    /// a caller filling it bit by bit leaves none of that memory idle (a huge page is
+    /// resident whole once touched).
+    pub fn zeroed_at_least(len: usize) -> Buffer<T> {
+        Buffer::zeroed_with(len, true)
+    }
+
+    fn zeroed_with(len: usize, fill_pages: bool) -> Buffer<T> {
         let bytes = len.saturating_mul(size_of::<T>());
         if cfg!(target_os = "linux")
             && bytes >= MAP_FROM_BYTES
@@ -46,6 +57,11 @@ impl<T: Pod> Buffer<T> {
             // Only a hint: without THP (or off Linux) the map still works in small pages.
             #[cfg(target_os = "linux")]
             let _ = map.advise(memmap2::Advice::HugePage);
+            let len = if fill_pages {
+                map.len() / size_of::<T>().max(1)
+            } else {
+                len
+            };
             return Buffer {
                 store: Store::Mapped(map, PhantomData),
                 len,
@@ -161,6 +177,11 @@ mod tests {
             assert_eq!(c, b);
             let last = len.checked_sub(1).map(|i| [i as u8, (i >> 8) as u8, 7]);
             assert_eq!(c.last(), last.as_ref());
+        }
+        let whole = Buffer::<[u8; 3]>::zeroed_at_least(MAP_FROM_BYTES / 3 + 7);
+        assert!(whole.len() >= MAP_FROM_BYTES / 3 + 7);
+        if mapped(&whole) {
+            assert_eq!(whole.len(), 2 * HUGE_PAGE / 3);
         }
         let f = Buffer::<u8>::prefaulted(MAP_FROM_BYTES + 1);
         assert_eq!(f.len(), MAP_FROM_BYTES + 1);

@@ -114,13 +114,13 @@ impl HistogramBuilder {
                 Some((i, buffer, slab.used - n))
             });
             free.unwrap_or_else(|| {
-                let capacity = n * BANDS_PER_SLAB;
+                let buffer = Buffer::zeroed_at_least(n * BANDS_PER_SLAB);
                 state.slabs.push(Slab {
                     buffer: None,
                     used: n,
-                    capacity,
+                    capacity: buffer.len(),
                 });
-                (state.slabs.len() - 1, Buffer::zeroed(capacity), 0)
+                (state.slabs.len() - 1, buffer, 0)
             })
         };
         let starts = bucket(band, &mut buffer[at..at + n]);
