@@ -50,11 +50,10 @@ impl<T: Pod> Buffer<T> {
         let bytes = len.saturating_mul(size_of::<T>());
         if cfg!(target_os = "linux")
             && bytes >= MAP_FROM_BYTES
-            && let Ok(map) = memmap2::MmapOptions::new()
-                .len(bytes.next_multiple_of(HUGE_PAGE))
-                .map_anon()
+            && let Some(map_len) = bytes.checked_next_multiple_of(HUGE_PAGE)
+            && let Ok(map) = memmap2::MmapOptions::new().len(map_len).map_anon()
         {
-            // Only a hint: without THP (or off Linux) the map still works in small pages.
+            // Only a hint: without THP the map still works, in small pages.
             #[cfg(target_os = "linux")]
             let _ = map.advise(memmap2::Advice::HugePage);
             let len = if fill_pages {
@@ -67,7 +66,8 @@ impl<T: Pod> Buffer<T> {
                 len,
             };
         }
-        // No map (small, or the system refused one): the ordinary heap.
+        // No map (small, or the system refused one): the ordinary heap (whose own limits then
+        // apply to a length no map could hold).
         Buffer {
             store: Store::Heap(vec![T::zeroed(); len]),
             len,
