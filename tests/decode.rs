@@ -368,3 +368,23 @@ fn banded_decoding_agrees_on_damaged_multi_block_pngs() {
     // Truncation always fails; a flipped byte inside the deflate stream can also decode.
     assert!(agreed_err >= 23, "{agreed_ok} ok, {agreed_err} errors");
 }
+
+#[test]
+fn ycck_jpeg_decodes_to_its_colours() {
+    // `cmyk.jpg` is Adobe-marked YCCK (APP14 transform 2), as Photoshop writes CMYK JPEGs.
+    // Read as plain CMYK, or with the Adobe inversion missed, its colours come out far off.
+    // Reference means: Pillow 13 (73.3, 95.1, 70.4), ImageMagick 6.9 (72.9, 94.7, 70.0).
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/cmyk.jpg");
+    let px = decode_pixels(&path, &opts()).unwrap();
+    assert_eq!((px.width, px.height), (32, 24));
+    let mut sum = [0.0f64; 3];
+    for p in px.rgb.iter() {
+        for c in 0..3 {
+            sum[c] += f64::from(p[c]);
+        }
+    }
+    let mean = sum.map(|s| s / px.rgb.len() as f64);
+    for (got, want) in mean.iter().zip([73.1, 94.9, 70.2]) {
+        assert!((got - want).abs() < 1.5, "mean {mean:?}");
+    }
+}
