@@ -3,8 +3,8 @@
 //!
 //! Why: a fresh process touching a 13 MP photo's buffers (pixels, histogram buckets, indices,
 //! the remap table; over 100 MB) took ~29 000 page faults, about 50 ms of a 300 ms
-//! `compress`. With the first three in 2 MiB pages it takes ~9 000 (the remap table stays on
-//! the heap: see `quant`). Only the big buffers get a map of their own, and it is unmapped when
+//! `compress`. With the first three in 2 MiB pages it takes ~11 000 (the remap table stays
+//! on the heap: see `quant`). Only the big buffers get a map of their own, and it is unmapped when
 //! dropped, so memory goes back at once (an allocator that keeps huge pages around, such as
 //! mimalloc, raised the browser's peak RSS by a third).
 

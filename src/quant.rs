@@ -281,8 +281,8 @@ fn quantize_in_pool(
         }
     };
     // Clustering is many short parallel steps with serial bits between them; in those gaps
-    // another core faults in the remapping's output (3 300 fresh pages for 13 MP), or for a
-    // small image indexes the colours for remapping (0.7 ms at 0.27 MP).
+    // another core faults in the remapping's output (13 MB for 13 MP), or for a small image
+    // indexes the colours for remapping (0.7 ms at 0.27 MP).
     let small = pixels.len() < TABLE_FROM_PIXELS;
     let (clustering, buffer, positions) = if params.dither {
         (clustering(), None, None)
@@ -314,8 +314,11 @@ fn quantize_in_pool(
             counts[usize::from(i)] += 1;
         }
         let (palette2, counts, lut) = compact(&palette, &counts);
-        let indices: Vec<u8> = raw.par_iter().map(|&i| lut[usize::from(i)]).collect();
-        let indices = Buffer::from(indices);
+        let indices: Buffer<u8> = raw
+            .par_iter()
+            .map(|&i| lut[usize::from(i)])
+            .collect::<Vec<u8>>()
+            .into();
         let sq: u64 = indices
             .par_chunks(PIXEL_CHUNK)
             .zip(pixels.rgb.par_chunks(PIXEL_CHUNK))
