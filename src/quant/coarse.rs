@@ -85,7 +85,10 @@ fn slab(
     slot: &mut [u32],
 ) -> Slab {
     let bits = 8 - shift;
-    let mut sums: Vec<([f64; 3], f64)> = Vec::new();
+    // Per bin: weighted coordinate sums, weight, and weighted squared norm. The norm is summed
+    // per bin rather than in one running total, which was a chain of dependent adds through
+    // every colour (a quarter to a third of the time).
+    let mut sums: Vec<[f64; 5]> = Vec::new();
     let mut keys = Vec::new();
     let mut out = Slab {
         bin_of: Vec::with_capacity(colours.len()),
@@ -99,32 +102,33 @@ fn slab(
             #[allow(clippy::cast_possible_truncation)]
             let next = sums.len() as u32;
             *s = next;
-            sums.push(([0.0; 3], 0.0));
+            sums.push([0.0; 5]);
             keys.push(key);
         }
         out.bin_of.push(*s);
         let w = f64::from(w);
+        let [x, y, z] = p.map(f64::from);
         let e = &mut sums[*s as usize];
-        let pd = p.map(f64::from);
-        for d in 0..3 {
-            e.0[d] += w * pd[d];
-        }
-        e.1 += w;
-        out.norm2 += w * (pd[0] * pd[0] + pd[1] * pd[1] + pd[2] * pd[2]);
+        e[0] += w * x;
+        e[1] += w * y;
+        e[2] += w * z;
+        e[3] += w;
+        e[4] += w * (x * x + y * y + z * z);
     }
     for key in keys {
         slot[key] = u32::MAX;
     }
     out.points.reserve(sums.len());
     out.weights.reserve(sums.len());
-    for (s, w) in &sums {
-        let m = s.map(|v| v / w);
+    for &[x, y, z, w, norm2] in &sums {
+        let m = [x / w, y / w, z / w];
+        out.norm2 += norm2;
         out.means_norm2 += w * (m[0] * m[0] + m[1] * m[1] + m[2] * m[2]);
         // Means of f32 points fit f32; bin weights are pixel counts, which fit u32.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         {
             out.points.push(m.map(|v| v as f32));
-            out.weights.push(*w as u32);
+            out.weights.push(w as u32);
         }
     }
     out
