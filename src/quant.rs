@@ -627,7 +627,7 @@ fn cluster(
             lp.len(),
         );
         let bounds = transfer(&lloyd.bounds, &prev.points, lp, &parent);
-        lloyd = Lloyd::new(lp, lw, lloyd.centroids, bounds);
+        lloyd = lloyd.into_level(lp, lw, bounds);
         converge(
             &mut lloyd,
             cap_of(li),

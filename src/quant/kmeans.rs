@@ -194,6 +194,15 @@ struct NearChunk {
     index: [f32; LANES],
 }
 
+impl NearChunk {
+    const EMPTY: NearChunk = NearChunk {
+        x: [FAR; LANES],
+        y: [FAR; LANES],
+        z: [FAR; LANES],
+        index: [f32::MAX; LANES],
+    };
+}
+
 const NEAR_CHUNKS: usize = SORTED_NEIGHBOURS / LANES;
 
 /// Neighbours kept in order in each row. A walk seldom gets further; sorting whole rows of
@@ -205,56 +214,49 @@ const SORTED_NEIGHBOURS: usize = 64;
 impl Neighbours {
     fn new(c: &[[f32; 3]]) -> Neighbours {
         let k = c.len();
-        let mut rows = vec![(0.0f32, 0u32); k * k.saturating_sub(1)];
-        // Rows are independent; sorting them is most of the cost of a step at large k.
-        rows.par_chunks_mut(k.saturating_sub(1).max(1))
+        let mut nb = Neighbours {
+            k,
+            rows: vec![(0.0f32, 0u32); k * k.saturating_sub(1)],
+            near: vec![NearChunk::EMPTY; k * NEAR_CHUNKS],
+        };
+        nb.fill(c, false);
+        nb
+    }
+
+    /// The rows for centroids that moved since `self` was made for them (the same count).
+    /// After small moves each row is nearly in order still: it is re-sorted from its old
+    /// order, which costs a pass over the row, where choosing and sorting its nearest afresh
+    /// was most of the cost of a Lloyd step at k = 256.
+    fn refresh(&mut self, c: &[[f32; 3]]) {
+        debug_assert_eq!(c.len(), self.k);
+        self.fill(c, true);
+    }
+
+    fn fill(&mut self, c: &[[f32; 3]], from_old_order: bool) {
+        let width = self.k.saturating_sub(1);
+        // Rows are independent.
+        self.rows
+            .par_chunks_mut(width.max(1))
+            .zip(self.near.par_chunks_mut(NEAR_CHUNKS))
             .enumerate()
-            .for_each(|(a, row)| {
-                // (distance bits, index) as one u64: a distance is never negative, so its bits
-                // sort like the value, and ties go to the lower index; integer keys sort
-                // several times faster than a comparison closure.
-                let mut keys: Vec<u64> = (0..k)
-                    .filter(|&j| j != a)
-                    .map(|j| (u64::from(dist2(c[a], c[j]).sqrt().to_bits()) << 32) | j as u64)
-                    .collect();
-                if keys.len() > SORTED_NEIGHBOURS {
-                    keys.select_nth_unstable(SORTED_NEIGHBOURS - 1);
-                    keys[..SORTED_NEIGHBOURS].sort_unstable();
-                } else {
-                    keys.sort_unstable();
+            .for_each(|(a, (row, near))| {
+                if !(from_old_order && reorder(a, c, row)) {
+                    order(a, c, row);
                 }
-                for (slot, key) in row.iter_mut().zip(keys) {
-                    // The high half holds the distance's bits, the low half the index (< 256).
-                    #[allow(clippy::cast_possible_truncation)]
-                    {
-                        *slot = (f32::from_bits((key >> 32) as u32), key as u32);
+                let sorted = &row[..width.min(SORTED_NEIGHBOURS)];
+                for (ch, chunk) in near.iter_mut().enumerate() {
+                    *chunk = NearChunk::EMPTY;
+                    for (l, &(_, j)) in sorted.iter().skip(ch * LANES).take(LANES).enumerate() {
+                        let p = c[j as usize];
+                        (chunk.x[l], chunk.y[l], chunk.z[l]) = (p[0], p[1], p[2]);
+                        // At most 256 centroids: exact in f32.
+                        #[allow(clippy::cast_precision_loss)]
+                        {
+                            chunk.index[l] = j as f32;
+                        }
                     }
                 }
             });
-        let width = k.saturating_sub(1);
-        let mut near = Vec::with_capacity(k * NEAR_CHUNKS);
-        for row in rows.chunks(width.max(1)).take(k) {
-            let sorted = &row[..width.min(SORTED_NEIGHBOURS)];
-            for ch in 0..NEAR_CHUNKS {
-                let mut chunk = NearChunk {
-                    x: [FAR; LANES],
-                    y: [FAR; LANES],
-                    z: [FAR; LANES],
-                    index: [f32::MAX; LANES],
-                };
-                for (l, &(_, j)) in sorted.iter().skip(ch * LANES).take(LANES).enumerate() {
-                    let p = c[j as usize];
-                    (chunk.x[l], chunk.y[l], chunk.z[l]) = (p[0], p[1], p[2]);
-                    // At most 256 centroids: exact in f32.
-                    #[allow(clippy::cast_precision_loss)]
-                    {
-                        chunk.index[l] = j as f32;
-                    }
-                }
-                near.push(chunk);
-            }
-        }
-        Neighbours { k, rows, near }
     }
 
     /// [`half_separation`] read off the rows: each starts with its centroid's nearest.
@@ -308,6 +310,78 @@ impl Neighbours {
         }
         (i1, b1, b2)
     }
+}
+
+/// A row's sort key: the distance's bits (a distance is never negative, so they sort like the
+/// value), ties to the lower index; integer keys sort several times faster than a comparison
+/// closure.
+fn row_key((d, j): (f32, u32)) -> u64 {
+    (u64::from(d.to_bits()) << 32) | u64::from(j)
+}
+
+/// Row `a` afresh: every other centroid at its distance, the nearest [`SORTED_NEIGHBOURS`]
+/// first and in order.
+fn order(a: usize, c: &[[f32; 3]], row: &mut [(f32, u32)]) {
+    let mut keys: Vec<u64> = (0..c.len())
+        .filter(|&j| j != a)
+        .map(|j| {
+            // At most 256 centroids.
+            #[allow(clippy::cast_possible_truncation)]
+            row_key((dist2(c[a], c[j]).sqrt(), j as u32))
+        })
+        .collect();
+    if keys.len() > SORTED_NEIGHBOURS {
+        keys.select_nth_unstable(SORTED_NEIGHBOURS - 1);
+        keys[..SORTED_NEIGHBOURS].sort_unstable();
+    } else {
+        keys.sort_unstable();
+    }
+    for (slot, key) in row.iter_mut().zip(keys) {
+        // The high half holds the distance's bits, the low half the index (< 256).
+        #[allow(clippy::cast_possible_truncation)]
+        {
+            *slot = (f32::from_bits((key >> 32) as u32), key as u32);
+        }
+    }
+}
+
+/// Most neighbours that may enter a row's ordered part in [`reorder`] before it gives up.
+const MAX_ENTERING: usize = 8;
+
+/// Row `a` brought up to date from its old order: new distances, the ordered part re-sorted by
+/// insertion (a few swaps when it is nearly in order), then each of the rest that is now
+/// nearer than the last ordered one swapped in. Every one left outside is then at least as far
+/// as the whole ordered part. `false` (the row half done) when more than [`MAX_ENTERING`] had
+/// to come in: the centroids moved too far for this to be cheap.
+fn reorder(a: usize, c: &[[f32; 3]], row: &mut [(f32, u32)]) -> bool {
+    for slot in row.iter_mut() {
+        slot.0 = dist2(c[a], c[slot.1 as usize]).sqrt();
+    }
+    let n = SORTED_NEIGHBOURS.min(row.len());
+    let (ordered, rest) = row.split_at_mut(n);
+    for i in 1..n {
+        let mut j = i;
+        while j > 0 && row_key(ordered[j - 1]) > row_key(ordered[j]) {
+            ordered.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+    let mut entered = 0;
+    for slot in rest {
+        if row_key(*slot) < row_key(ordered[n - 1]) {
+            entered += 1;
+            if entered > MAX_ENTERING {
+                return false;
+            }
+            std::mem::swap(slot, &mut ordered[n - 1]);
+            let mut j = n - 1;
+            while j > 0 && row_key(ordered[j - 1]) > row_key(ordered[j]) {
+                ordered.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+    }
+    true
 }
 
 /// Whichever exact nearest-two search suits k.
@@ -388,6 +462,8 @@ pub(crate) struct Lloyd<'a> {
     /// The cluster sums of the current assignment, once a full pass has made them: later
     /// passes only move the points that change cluster, which near convergence are few.
     sums: Option<Sums>,
+    /// The neighbour rows of the last full search by walking, refreshed for the next.
+    neighbours: Option<Neighbours>,
 }
 
 impl<'a> Lloyd<'a> {
@@ -407,14 +483,34 @@ impl<'a> Lloyd<'a> {
             bounds,
             pending,
             sums: None,
+            neighbours: None,
         }
+    }
+
+    /// A run on the points of another level from this run's centroids, keeping what only
+    /// depends on them.
+    pub fn into_level<'b>(
+        self,
+        points: &'b [[f32; 3]],
+        weights: &'b [u32],
+        bounds: Vec<Bound>,
+    ) -> Lloyd<'b> {
+        let mut next = Lloyd::new(points, weights, self.centroids, bounds);
+        next.neighbours = self.neighbours;
+        next
     }
 
     /// Assigns every point to its nearest centroid (exactly) and returns the cluster sums.
     pub fn assign(&mut self) -> Sums {
         let k = self.centroids.len();
         let search = if k >= NEIGHBOURS_FROM {
-            Search::Walk(Neighbours::new(&self.centroids))
+            Search::Walk(match self.neighbours.take() {
+                Some(mut nb) if nb.k == k => {
+                    nb.refresh(&self.centroids);
+                    nb
+                }
+                _ => Neighbours::new(&self.centroids),
+            })
         } else {
             Search::Scan(Soa::new(&self.centroids))
         };
@@ -483,6 +579,9 @@ impl<'a> Lloyd<'a> {
                 acc
             })
             .collect();
+        if let Search::Walk(nb) = search {
+            self.neighbours = Some(nb);
+        }
         self.pending.fill(0.0);
         let total = self.sums.get_or_insert_with(|| Sums::zero(k));
         for p in &partial {
@@ -620,6 +719,46 @@ mod tests {
         // Walked from either of the two.
         assert_eq!(walk.nearest2(&c, p, 40, 1.0), (3, 1.0, 1.0));
         assert_eq!(walk.nearest2(&c, p, 3, 1.0), (3, 1.0, 1.0));
+    }
+
+    #[test]
+    fn refreshed_neighbour_rows_match_rows_made_afresh() {
+        let mut rng = super::super::rng::Rng::new(5);
+        let mut pt = |scale: f64| [0; 3].map(|_: i32| (rng.next_f64() * scale) as f32);
+        for k in [64usize, 100, 256] {
+            let mut c: Vec<[f32; 3]> = (0..k).map(|_| pt(255.0)).collect();
+            let mut nb = Neighbours::new(&c);
+            // Small moves (reordered in place), then large ones (rows made afresh).
+            for scale in [0.5, 2.0, 8.0, 120.0] {
+                for p in &mut c {
+                    let d = pt(scale);
+                    *p = [p[0] + d[0], p[1] + d[1], p[2] + d[2]];
+                }
+                nb.refresh(&c);
+                let fresh = Neighbours::new(&c);
+                let n = SORTED_NEIGHBOURS.min(k - 1);
+                for (a, (got, want)) in nb
+                    .rows
+                    .chunks(k - 1)
+                    .zip(fresh.rows.chunks(k - 1))
+                    .enumerate()
+                {
+                    assert_eq!(got[..n], want[..n], "k {k}, row {a}, moves up to {scale}");
+                    let mut rest: Vec<u32> = got[n..].iter().map(|s| s.1).collect();
+                    let mut want_rest: Vec<u32> = want[n..].iter().map(|s| s.1).collect();
+                    rest.sort_unstable();
+                    want_rest.sort_unstable();
+                    assert_eq!(rest, want_rest, "k {k}, row {a}");
+                    for s in &got[n..] {
+                        assert_eq!(s.0, dist2(c[a], c[s.1 as usize]).sqrt());
+                    }
+                }
+                for (got, want) in nb.near.iter().zip(&fresh.near) {
+                    assert_eq!(got.index, want.index);
+                    assert_eq!((got.x, got.y, got.z), (want.x, want.y, want.z));
+                }
+            }
+        }
     }
 
     #[test]
