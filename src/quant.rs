@@ -481,7 +481,17 @@ fn cluster(
     let space = params.space;
     let colours = &histogram.colours;
     let counts = &histogram.counts;
-    let points: Vec<[f32; 3]> = colours.par_iter().map(|&c| space.point(c)).collect();
+    // A big image's points are megabytes of fresh memory: in huge pages, as the other
+    // per-image buffers (the 13 MP photo's 419 000 colours: ~1 200 page faults fewer).
+    let mut points: Buffer<[f32; 3]> = Buffer::zeroed(colours.len());
+    points
+        .par_chunks_mut(PIXEL_CHUNK)
+        .zip(colours.par_chunks(PIXEL_CHUNK))
+        .for_each(|(points, colours)| {
+            for (p, &c) in points.iter_mut().zip(colours) {
+                *p = space.point(c);
+            }
+        });
     let cancelled = || control.is_cancelled();
     let mut iterations = 0u32;
     let mut report = |centroids: &[[f32; 3]], inertia: f64| -> Result<(), Cancelled> {
