@@ -378,9 +378,10 @@ fn quantize_in_pool(
             table.get(key(c)).copied().unwrap_or(0)
         });
     }
+    // Whole numbers: the sum is the same in any order.
     let sq: u64 = histogram
         .colours
-        .iter()
+        .par_iter()
         .zip(&histogram.counts)
         .zip(&colour_index)
         .map(|((&c, &n), &i)| u64::from(n) * err2(c, palette[usize::from(i)]))
