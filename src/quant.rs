@@ -291,7 +291,7 @@ fn quantize_in_pool(
     } else {
         let (c, (b, p)) = rayon::join(clustering, || {
             (
-                remap_buffer(pixels.len()),
+                Buffer::prefaulted(pixels.len()),
                 small.then(|| histogram.positions()),
             )
         });
@@ -344,11 +344,11 @@ fn quantize_in_pool(
         });
     }
     let colour_index: Vec<u8> = assign.iter().map(|&a| lut[a as usize]).collect();
-    let mut indices = buffer.unwrap_or_else(|| remap_buffer(pixels.len()));
+    let mut indices = buffer.unwrap_or_else(|| Buffer::prefaulted(pixels.len()));
     if small {
         let at = positions.unwrap_or_else(|| histogram.positions());
         // Every pixel colour is in the histogram; `unwrap_or` only keeps this total.
-        remap_into(&mut indices, &pixels.rgb, |c| {
+        map_into(&mut indices, &pixels.rgb, |c| {
             at.find(c)
                 .and_then(|i| colour_index.get(i).copied())
                 .unwrap_or(0)
@@ -374,7 +374,7 @@ fn quantize_in_pool(
                     slab[key(c) & 0xffff] = i;
                 }
             });
-        remap_into(&mut indices, &pixels.rgb, |c| {
+        map_into(&mut indices, &pixels.rgb, |c| {
             table.get(key(c)).copied().unwrap_or(0)
         });
     }
@@ -399,18 +399,13 @@ fn quantize_in_pool(
     })
 }
 
-/// The remapping's output for `pixels` pixels, every page already faulted in.
-fn remap_buffer(pixels: usize) -> Buffer<u8> {
-    Buffer::prefaulted(pixels)
-}
-
-/// `index` of every pixel into `out`, chunk by chunk over the cores.
-fn remap_into(out: &mut [u8], rgb: &[[u8; 3]], index: impl Fn([u8; 3]) -> u8 + Sync) {
+/// `f` of every colour of `rgb` into `out`, chunk by chunk over the cores.
+fn map_into<T: Send>(out: &mut [T], rgb: &[[u8; 3]], f: impl Fn([u8; 3]) -> T + Sync) {
     out.par_chunks_mut(PIXEL_CHUNK)
         .zip(rgb.par_chunks(PIXEL_CHUNK))
         .for_each(|(out, rgb)| {
             for (o, &c) in out.iter_mut().zip(rgb) {
-                *o = index(c);
+                *o = f(c);
             }
         });
 }
@@ -485,14 +480,7 @@ fn cluster(
     // A big image's points are megabytes of fresh memory: in huge pages, as the other
     // per-image buffers (the 13 MP photo's 419 000 colours: ~1 200 page faults fewer).
     let mut points: Buffer<[f32; 3]> = Buffer::zeroed(colours.len());
-    points
-        .par_chunks_mut(PIXEL_CHUNK)
-        .zip(colours.par_chunks(PIXEL_CHUNK))
-        .for_each(|(points, colours)| {
-            for (p, &c) in points.iter_mut().zip(colours) {
-                *p = space.point(c);
-            }
-        });
+    map_into(&mut points, colours, |c| space.point(c));
     let cancelled = || control.is_cancelled();
     let mut iterations = 0u32;
     let mut report = |centroids: &[[f32; 3]], inertia: f64| -> Result<(), Cancelled> {
