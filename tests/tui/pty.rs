@@ -82,6 +82,8 @@ pub fn spawn(
         let pause = pause_reading.clone();
         thread::spawn(move || {
             let mut buf = [0u8; 8192];
+            // Bytes of a frame whose end has not arrived yet.
+            let mut frame = Vec::new();
             loop {
                 // A stalled link: the app's writes fill the pty and block.
                 while pause.load(Ordering::SeqCst) {
@@ -92,11 +94,15 @@ pub fn spawn(
                     break;
                 }
                 raw.lock().unwrap().extend_from_slice(&buf[..n]);
-                screen.lock().unwrap().process(&buf[..n]);
+                frame.extend_from_slice(&buf[..n]);
+                let ready = complete_frames(&frame);
+                screen.lock().unwrap().process(&frame[..ready]);
+                frame.drain(..ready);
                 if stop.load(Ordering::SeqCst) {
                     break;
                 }
             }
+            screen.lock().unwrap().process(&frame);
             drop(reader);
             done.store(true, Ordering::SeqCst);
         });
@@ -111,6 +117,27 @@ pub fn spawn(
         pause_reading,
         reader_done,
     }
+}
+
+const BEGIN_FRAME: &[u8] = b"\x1b[?2026h";
+const END_FRAME: &[u8] = b"\x1b[?2026l";
+
+/// How much of `bytes` a terminal honouring synchronized updates (mode 2026) would show now:
+/// everything before a frame that has begun and not ended, and before a trailing piece of a
+/// begin marker. Without this the screen model could show half a frame (the new selection
+/// with the previous photo's pane) when a read splits one.
+fn complete_frames(bytes: &[u8]) -> usize {
+    let rfind = |needle: &[u8]| bytes.windows(needle.len()).rposition(|w| w == needle);
+    if let Some(begin) = rfind(BEGIN_FRAME)
+        && rfind(END_FRAME).is_none_or(|end| end < begin)
+    {
+        return begin;
+    }
+    let partial = (1..BEGIN_FRAME.len())
+        .rev()
+        .find(|&n| bytes.ends_with(&BEGIN_FRAME[..n]))
+        .unwrap_or(0);
+    bytes.len() - partial
 }
 
 /// Start the debug kquant with `args`.

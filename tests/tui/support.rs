@@ -119,11 +119,11 @@ pub fn three_photos(scratch: &Path) -> PathBuf {
     dir
 }
 
-/// The text of the list row carrying the selection marker.
+/// The list entry carrying the selection marker: from the marker to the list's right border,
+/// so a picture drawn on the same screen line cannot make it look changed.
 pub fn selected_row(screen: &vt100::Screen) -> Option<String> {
-    screen
-        .contents()
-        .lines()
-        .find(|l| l.contains('▸'))
-        .map(str::to_owned)
+    let contents = screen.contents();
+    let line = contents.lines().find(|l| l.contains('▸'))?;
+    let entry = &line[line.find('▸')?..];
+    Some(entry.split('│').next().unwrap_or(entry).to_owned())
 }
