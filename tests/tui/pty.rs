@@ -94,8 +94,9 @@ pub fn spawn(
                     break;
                 }
                 raw.lock().unwrap().extend_from_slice(&buf[..n]);
+                let held = frame.len();
                 frame.extend_from_slice(&buf[..n]);
-                let ready = complete_frames(&frame);
+                let ready = complete_frames(&frame, held);
                 screen.lock().unwrap().process(&frame[..ready]);
                 frame.drain(..ready);
                 if stop.load(Ordering::SeqCst) {
@@ -126,9 +127,20 @@ const END_FRAME: &[u8] = b"\x1b[?2026l";
 /// everything before a frame that has begun and not ended, and before a trailing piece of a
 /// begin marker. Without this the screen model could show half a frame (the new selection
 /// with the previous photo's pane) when a read splits one.
-fn complete_frames(bytes: &[u8]) -> usize {
-    let rfind = |needle: &[u8]| bytes.windows(needle.len()).rposition(|w| w == needle);
-    if let Some(begin) = rfind(BEGIN_FRAME)
+///
+/// The first `held` bytes are what an earlier call kept back: an open frame (one begin
+/// marker, at the start, no end) or a piece of a begin marker. Only what follows them is
+/// searched, so a large frame arriving in many reads is not scanned again for each.
+fn complete_frames(bytes: &[u8], held: usize) -> usize {
+    let from = held.saturating_sub(BEGIN_FRAME.len() - 1);
+    let rfind = |needle: &[u8]| {
+        let at = bytes[from..]
+            .windows(needle.len())
+            .rposition(|w| w == needle);
+        at.map(|at| at + from)
+    };
+    let begin = rfind(BEGIN_FRAME).or_else(|| bytes.starts_with(BEGIN_FRAME).then_some(0));
+    if let Some(begin) = begin
         && rfind(END_FRAME).is_none_or(|end| end < begin)
     {
         return begin;
