@@ -360,11 +360,7 @@ fn reorder(a: usize, c: &[[f32; 3]], row: &mut [(f32, u32)]) -> bool {
     let n = SORTED_NEIGHBOURS.min(row.len());
     let (ordered, rest) = row.split_at_mut(n);
     for i in 1..n {
-        let mut j = i;
-        while j > 0 && row_key(ordered[j - 1]) > row_key(ordered[j]) {
-            ordered.swap(j - 1, j);
-            j -= 1;
-        }
+        sink(ordered, i);
     }
     let mut entered = 0;
     for slot in rest {
@@ -374,14 +370,18 @@ fn reorder(a: usize, c: &[[f32; 3]], row: &mut [(f32, u32)]) -> bool {
                 return false;
             }
             std::mem::swap(slot, &mut ordered[n - 1]);
-            let mut j = n - 1;
-            while j > 0 && row_key(ordered[j - 1]) > row_key(ordered[j]) {
-                ordered.swap(j - 1, j);
-                j -= 1;
-            }
+            sink(ordered, n - 1);
         }
     }
     true
+}
+
+/// One insertion-sort step: `row[i]` moved down into the ordered `row[..i]`.
+fn sink(row: &mut [(f32, u32)], mut i: usize) {
+    while i > 0 && row_key(row[i - 1]) > row_key(row[i]) {
+        row.swap(i - 1, i);
+        i -= 1;
+    }
 }
 
 /// Whichever exact nearest-two search suits k.
