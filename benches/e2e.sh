@@ -19,7 +19,12 @@ done
 runs=${N:-5}
 cargo build -q --release --bin kquant --example quantette_cli
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
-ms() { local s e; s=$(date +%s%N); "$@" >/dev/null; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); }
+# A run that fails ends the script: its time would mean nothing.
+ms() {
+  local s e; s=$(date +%s%N)
+  "$@" >/dev/null || { echo "e2e.sh: failed: $*" >&2; return 1; }
+  e=$(date +%s%N); echo $(( (e - s) / 1000000 ))
+}
 median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 name=$(basename "${in%.*}")
 printf '%5s %12s %12s %7s %14s %14s\n' k "kquant ms" "quantette ms" ratio "kquant bytes" "quantette B"
