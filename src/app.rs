@@ -331,6 +331,7 @@ impl App {
         )));
         vec![Effect::Save(SaveRequest {
             path: entry.path.clone(),
+            root: self.settings.out_dir.clone(),
             dest,
             k,
             space: self.settings.space,

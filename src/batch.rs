@@ -511,7 +511,7 @@ fn compress_one_cancellable(
     .map_err(|_| FileError::Cancelled)?;
     let bytes = palette_png::encode_with(&q, pixels.alpha.as_deref(), settings.effort)?;
     check()?;
-    palette_png::save_atomic(&bytes, &job.output, protected)?;
+    palette_png::save_atomic(&bytes, &settings.out_dir, &job.output, protected)?;
     Ok(Outcome {
         input: job.input.clone(),
         output: job.output.clone(),

@@ -132,7 +132,9 @@ pub struct PreviewRequest {
 pub struct SaveRequest {
     /// The photo to save.
     pub path: PathBuf,
-    /// Where the indexed PNG goes.
+    /// The output folder: nothing is written outside it.
+    pub root: PathBuf,
+    /// Where the indexed PNG goes, inside `root`.
     pub dest: PathBuf,
     /// Number of colours.
     pub k: u16,

@@ -57,6 +57,19 @@ pub enum SaveError {
         #[source]
         source: io::Error,
     },
+    /// A folder between the output root and the destination is, or leads through a symbolic
+    /// link to, a place outside the root.
+    #[error(
+        "output folder {} leads outside {}; not written there",
+        crate::text::sanitize_path(.dir),
+        crate::text::sanitize_path(.root)
+    )]
+    OutsideRoot {
+        /// The folder that leads out.
+        dir: PathBuf,
+        /// The output root.
+        root: PathBuf,
+    },
     /// Creating the folder, writing, syncing or renaming failed.
     #[error("cannot write output")]
     Io(#[from] io::Error),
@@ -324,24 +337,24 @@ fn shorten(name: &std::ffi::OsStr, room: usize) -> std::ffi::OsString {
     std::ffi::OsString::from(&text[..end])
 }
 
-/// Writes `bytes` to `dest` atomically, refusing to replace any of `protected_inputs`.
+/// Writes `bytes` to `dest` atomically, inside the output folder `root`, refusing to replace
+/// any of `protected_inputs`.
 ///
-/// The parent folder is created if needed. `dest` is resolved (canonical parent + file name,
-/// and the file itself if it exists) and compared with each canonical input, and by
-/// device/inode where the platform has them, so `./a.png`, `dir/../a.png` and hard links are
-/// all caught. The bytes go to a temp file in the same folder, are fsynced, then renamed over
-/// `dest`; on any error the temp file is removed.
-pub fn save_atomic(bytes: &[u8], dest: &Path, protected_inputs: &[&Path]) -> Result<(), SaveError> {
+/// `root` and the folders between it and `dest` are created if needed; one that is, or leads
+/// through a symbolic link to, a place outside `root` is refused ([`SaveError::OutsideRoot`]),
+/// so nothing is ever written outside the folder the user chose. `dest` is resolved (canonical
+/// folder + file name, and the file itself if it exists) and compared with each canonical
+/// input, and by device/inode where the platform has them, so `./a.png`, `dir/../a.png` and
+/// hard links are all caught. The bytes go to a temp file in the same folder, are fsynced,
+/// then renamed over `dest`; on any error the temp file is removed.
+pub fn save_atomic(
+    bytes: &[u8],
+    root: &Path,
+    dest: &Path,
+    protected_inputs: &[&Path],
+) -> Result<(), SaveError> {
     let name = dest.file_name().ok_or(SaveError::NoFileName)?;
-    let parent = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    fs::create_dir_all(parent).map_err(|source| SaveError::CreateDir {
-        dir: parent.to_path_buf(),
-        source,
-    })?;
-    let resolved = parent.canonicalize()?.join(name);
+    let resolved = folder_within(root, dest)?.join(name);
     let existing = fs::metadata(&resolved).ok();
     let existing_canon = resolved.canonicalize().ok();
     for input in protected_inputs {
@@ -369,6 +382,63 @@ pub fn save_atomic(bytes: &[u8], dest: &Path, protected_inputs: &[&Path]) -> Res
     tmp.as_file().sync_all()?;
     tmp.persist(&resolved).map_err(|e| SaveError::Io(e.error))?;
     Ok(())
+}
+
+/// The canonical folder `dest` goes in, made folder by folder below `root` (which is created
+/// too). A folder that exists is checked before anything is made in it: `create_dir_all` would
+/// follow a link out of `root` and create folders at its target.
+fn folder_within(root: &Path, dest: &Path) -> Result<PathBuf, SaveError> {
+    let root_dir = if root.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        root
+    };
+    fs::create_dir_all(root_dir).map_err(|source| SaveError::CreateDir {
+        dir: root.to_path_buf(),
+        source,
+    })?;
+    let root_canon = root_dir.canonicalize()?;
+    let outside = |dir: &Path| SaveError::OutsideRoot {
+        dir: dir.to_path_buf(),
+        root: root.to_path_buf(),
+    };
+    let folders = dest
+        .parent()
+        .and_then(|p| p.strip_prefix(root).ok())
+        .ok_or_else(|| outside(dest))?;
+    let mut at = root_canon.clone();
+    let mut shown = root.to_path_buf();
+    for part in folders.components() {
+        use std::path::Component;
+        shown.push(part);
+        let next = at.join(part);
+        let plain = match part {
+            Component::Normal(_) => true,
+            // `..` is fine while it stays below the root: checked below.
+            Component::CurDir | Component::ParentDir => false,
+            Component::RootDir | Component::Prefix(_) => return Err(outside(&shown)),
+        };
+        if plain && fs::symlink_metadata(&next).is_err() {
+            // Made here, or by another writer meanwhile: checked below either way.
+            if let Err(source) = fs::create_dir(&next)
+                && source.kind() != io::ErrorKind::AlreadyExists
+            {
+                return Err(SaveError::CreateDir { dir: shown, source });
+            }
+        }
+        // A plain folder is itself; a link is followed, and must stay below the root.
+        at = next.canonicalize()?;
+        if !at.starts_with(&root_canon) {
+            return Err(outside(&shown));
+        }
+        if !at.is_dir() {
+            return Err(SaveError::CreateDir {
+                dir: shown,
+                source: io::Error::new(io::ErrorKind::NotADirectory, "not a folder"),
+            });
+        }
+    }
+    Ok(at)
 }
 
 #[cfg(unix)]

@@ -92,19 +92,19 @@ fn save_is_atomic_and_never_overwrites_an_input() {
     // Same file under another spelling.
     let sneaky = dir.path().join("sub/../a.png");
     fs::create_dir(dir.path().join("sub")).unwrap();
-    let err = save_atomic(b"new", &sneaky, &[&input]).unwrap_err();
+    let err = save_atomic(b"new", dir.path(), &sneaky, &[&input]).unwrap_err();
     assert!(matches!(err, SaveError::WouldOverwriteInput(_)), "{err:?}");
 
     // A hard link to the input.
     let link = dir.path().join("link.png");
     fs::hard_link(&input, &link).unwrap();
-    assert!(save_atomic(b"new", &link, &[&input]).is_err());
+    assert!(save_atomic(b"new", dir.path(), &link, &[&input]).is_err());
     assert_eq!(fs::read(&input).unwrap(), b"original");
 
     // A normal save creates folders, replaces an old output and leaves no temp files.
     let out = dir.path().join("out/deep/b.png");
-    save_atomic(b"first", &out, &[&input]).unwrap();
-    save_atomic(b"second", &out, &[&input]).unwrap();
+    save_atomic(b"first", dir.path(), &out, &[&input]).unwrap();
+    save_atomic(b"second", dir.path(), &out, &[&input]).unwrap();
     assert_eq!(fs::read(&out).unwrap(), b"second");
     let names: Vec<_> = fs::read_dir(dir.path().join("out/deep"))
         .unwrap()

@@ -136,11 +136,13 @@ fn save(
     if is_cancelled() {
         return Ok(None);
     }
-    if let Some(dir) = request.dest.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", text::sanitize_path(dir)))?;
-    }
-    palette_png::save_atomic(&bytes, &request.dest, &[request.path.as_path()])
-        .map_err(|e| error_chain(&e))?;
+    palette_png::save_atomic(
+        &bytes,
+        &request.root,
+        &request.dest,
+        &[request.path.as_path()],
+    )
+    .map_err(|e| error_chain(&e))?;
     Ok(Some(SaveEvent::Done {
         dest: text::sanitize_path(&request.dest),
         bytes: bytes.len() as u64,

@@ -81,7 +81,7 @@ fn save_atomic_cleans_up_when_the_rename_fails() {
     let dest = dir.path().join("out.png");
     fs::create_dir(&dest).unwrap();
     fs::write(dest.join("keep"), b"x").unwrap();
-    let e = save_atomic(b"\x89PNG...", &dest, &[]).unwrap_err();
+    let e = save_atomic(b"\x89PNG...", dir.path(), &dest, &[]).unwrap_err();
     assert!(matches!(e, SaveError::Io(_)), "{e:?}");
     assert_eq!(files_under(dir.path()), vec![PathBuf::from("out.png/keep")]);
 }
@@ -361,9 +361,9 @@ fn inputs_are_never_written_even_through_links() {
         before
     );
     // 3. save_atomic itself refuses the same, whatever the plan said.
-    let e = save_atomic(b"x", &out.join("a.png"), &[&d.join("a.png")]).unwrap_err();
+    let e = save_atomic(b"x", &out, &out.join("a.png"), &[&d.join("a.png")]).unwrap_err();
     assert!(matches!(e, SaveError::WouldOverwriteInput(_)));
-    let e = save_atomic(b"x", &out.join("b.png"), &[&d.join("b.jpg")]).unwrap_err();
+    let e = save_atomic(b"x", &out, &out.join("b.png"), &[&d.join("b.jpg")]).unwrap_err();
     assert!(matches!(e, SaveError::WouldOverwriteInput(_)));
     assert_eq!(
         (contents(&d.join("a.png")), contents(&d.join("b.jpg"))),
@@ -373,6 +373,60 @@ fn inputs_are_never_written_even_through_links() {
         fs::metadata(d.join("a.png")).unwrap().permissions().mode() & 0o777,
         0o444
     );
+}
+
+#[test]
+fn nothing_is_written_outside_the_output_folder_through_a_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("in");
+    for sub in ["away", "near", "deep/er"] {
+        fs::create_dir_all(d.join(sub)).unwrap();
+        fs::write(
+            d.join(sub).join("p.png"),
+            inputs::encode(&inputs::rich(16, 16), ImageFormat::Png),
+        )
+        .unwrap();
+    }
+    // The output folder mirrors `away` and `deep` through links leading out of it, and `near`
+    // through one that stays inside.
+    let out = dir.path().join("out");
+    let elsewhere = dir.path().join("elsewhere");
+    fs::create_dir_all(out.join("inside")).unwrap();
+    fs::create_dir(&elsewhere).unwrap();
+    symlink(&elsewhere, out.join("away")).unwrap();
+    symlink(&elsewhere, out.join("deep")).unwrap();
+    symlink(out.join("inside"), out.join("near")).unwrap();
+    let assert = kquant()
+        .arg("compress")
+        .arg(&d)
+        .args(["-k", "4", "-o"])
+        .arg(&out)
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
+    for sub in ["away", "deep/er"] {
+        assert!(
+            stderr.contains(&format!("{sub}/p.png: output folder ")),
+            "{stderr}"
+        );
+    }
+    assert!(stderr.contains("leads outside"), "{stderr}");
+    // Not a file, nor the folder `deep/er`, was made at the links' target.
+    assert!(files_under(&elsewhere).is_empty());
+    assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
+    assert_eq!(
+        files_under(&out.join("inside")),
+        vec![PathBuf::from("p.png")]
+    );
+
+    // save_atomic itself refuses a destination that climbs out of the root, or is not in it.
+    let e = save_atomic(b"x", &out, &out.join("inside/../../x.png"), &[]).unwrap_err();
+    assert!(matches!(e, SaveError::OutsideRoot { .. }), "{e:?}");
+    let e = save_atomic(b"x", &out.join("inside"), &elsewhere.join("x.png"), &[]).unwrap_err();
+    assert!(matches!(e, SaveError::OutsideRoot { .. }), "{e:?}");
+    assert!(!dir.path().join("x.png").exists());
+    assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
 }
 
 #[test]

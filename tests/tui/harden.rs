@@ -331,6 +331,7 @@ fn a_cancelled_save_leaves_no_file_and_no_temp_file() {
     let handle = kquant::worker::save::spawn(
         SaveRequest {
             path: input.clone(),
+            root: out.clone(),
             dest: out.join("big-k256.png"),
             k: 256,
             space: ColorSpace::Srgb,

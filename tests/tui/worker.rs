@@ -143,6 +143,7 @@ fn full_size_figures_are_exactly_what_a_save_writes() {
     kquant::worker::save::spawn(
         SaveRequest {
             path: path.clone(),
+            root: dir.path().join("out"),
             dest: dest.clone(),
             k: 6,
             space: ColorSpace::Srgb,
