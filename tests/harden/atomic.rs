@@ -300,6 +300,18 @@ fn cancelled_run_skips_the_rest_and_counts_it() {
     assert!(files_under(out.path()).is_empty());
 }
 
+/// Stderr of `kquant compress INPUT -k 4 -o OUT`, which must exit 1 (some file failed).
+fn compress_with_failures(input: impl AsRef<Path>, out: impl AsRef<Path>) -> String {
+    let assert = kquant()
+        .arg("compress")
+        .arg(input.as_ref())
+        .args(["-k", "4", "-o"])
+        .arg(out.as_ref())
+        .assert()
+        .code(1);
+    String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+}
+
 /// The whole file: a byte-for-byte comparison, stronger than comparing hashes.
 fn contents(p: &Path) -> Vec<u8> {
     fs::read(p).unwrap()
@@ -323,14 +335,7 @@ fn inputs_are_never_written_even_through_links() {
     // 1. -o is a symlink to the input folder: a.png → a.png is refused, b.jpg → b.png is fine.
     let link = dir.path().join("out-link");
     symlink(&d, &link).unwrap();
-    let assert = kquant()
-        .arg("compress")
-        .arg(&d)
-        .args(["-k", "4", "-o"])
-        .arg(&link)
-        .assert()
-        .code(1);
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    let stderr = compress_with_failures(&d, &link);
     assert!(
         stderr.contains("a.png: output ")
             && stderr.contains("is an input file; choose another -o folder"),
@@ -345,14 +350,7 @@ fn inputs_are_never_written_even_through_links() {
     fs::create_dir(&out).unwrap();
     symlink(d.join("a.png"), out.join("a.png")).unwrap();
     fs::hard_link(d.join("b.jpg"), out.join("b.png")).unwrap();
-    let assert = kquant()
-        .arg("compress")
-        .arg(&d)
-        .args(["-k", "4", "-o"])
-        .arg(&out)
-        .assert()
-        .code(1);
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    let stderr = compress_with_failures(&d, &out);
     assert_eq!(stderr.lines().count(), 2, "{stderr}");
     assert!(stderr.contains("a.png: output "), "{stderr}");
     assert!(stderr.contains("b.jpg: "), "{stderr}");
@@ -396,14 +394,7 @@ fn nothing_is_written_outside_the_output_folder_through_a_link() {
     symlink(&elsewhere, out.join("away")).unwrap();
     symlink(&elsewhere, out.join("deep")).unwrap();
     symlink(out.join("inside"), out.join("near")).unwrap();
-    let assert = kquant()
-        .arg("compress")
-        .arg(&d)
-        .args(["-k", "4", "-o"])
-        .arg(&out)
-        .assert()
-        .code(1);
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    let stderr = compress_with_failures(&d, &out);
     assert_eq!(stderr.lines().count(), 2, "{stderr}");
     for sub in ["away", "deep/er"] {
         assert!(
@@ -440,14 +431,7 @@ fn closed_stderr_and_output_folder_that_is_a_file() {
     .unwrap();
     fs::write(d.join("not-a-folder"), b"x").unwrap();
     // `-o` names a file: one clear line per input.
-    let assert = kquant()
-        .arg("compress")
-        .arg(d.join("a.png"))
-        .args(["-k", "4", "-o"])
-        .arg(d.join("not-a-folder"))
-        .assert()
-        .code(1);
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    let stderr = compress_with_failures(d.join("a.png"), d.join("not-a-folder"));
     assert!(
         stderr.contains("a.png: cannot create output folder ")
             && stderr.contains("not-a-folder: File exists"),
