@@ -497,15 +497,10 @@ fn compress_one_cancellable(
         decode::decode_pixels_banded(&job.input, &settings.decode, &|band| histogram.add(band))?;
     let histogram = histogram.finish();
     check()?;
-    let mut params = settings.params.clone();
-    if pixels.alpha.is_some() {
-        // One palette entry is reserved for fully transparent pixels.
-        params.k = params.k.min(255);
-    }
     let q = quant::quantize_with(
         &pixels,
         &histogram,
-        &params,
+        &settings.params,
         &Control::cancel_only(cancelled),
     )
     .map_err(|_| FileError::Cancelled)?;

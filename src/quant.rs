@@ -101,7 +101,9 @@ impl fmt::Display for ColorSpace {
 /// What to compute.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Params {
-    /// Palette size, 1..=256 (clamped).
+    /// Palette size, 1..=256 (clamped). An image with alpha gets one colour fewer (at least
+    /// one): its PNG needs an entry for the fully transparent pixels, and that entry counts as
+    /// one of the k, so the file keeps the bit depth of k.
     pub k: u16,
     pub space: ColorSpace,
     /// Floyd–Steinberg dithering when remapping.
@@ -268,6 +270,11 @@ fn quantize_in_pool(
     control: &Control,
 ) -> Result<Quantized, Cancelled> {
     let k = usize::from(params.k.clamp(1, 256));
+    let k = if pixels.alpha.is_some() {
+        (k - 1).max(1)
+    } else {
+        k
+    };
     let clustering = || -> Result<Clustering, Cancelled> {
         if histogram.distinct() <= k {
             // Few enough colours: keep them all, lossless. Indices fit u32 (< 2^24 colours).

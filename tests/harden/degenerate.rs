@@ -15,11 +15,7 @@ use crate::util::{PngInfo, read_png};
 fn through(bytes: &[u8], k: u16) -> PngInfo {
     let img = decode_bytes(bytes, &DecodeOptions::default()).unwrap();
     let pixels = Pixels::from_dynamic_owned(img);
-    let mut params = Params::new(k);
-    if pixels.alpha.is_some() {
-        params.k = params.k.min(255);
-    }
-    let q = quantize(&pixels, &params, &Control::none()).unwrap();
+    let q = quantize(&pixels, &Params::new(k), &Control::none()).unwrap();
     assert!(
         q.palette.len() <= usize::from(k),
         "{} > {k}",
@@ -30,8 +26,16 @@ fn through(bytes: &[u8], k: u16) -> PngInfo {
     assert_eq!((info.width, info.height), (pixels.width, pixels.height));
     assert_eq!(info.color_type, png::ColorType::Indexed);
     assert!(info.palette.len() <= 256);
+    // Only translucent pixels may add entries: the transparent one is one of the k.
+    let binary = |a: &[u8]| a.iter().all(|&v| v == 0 || v == 255);
+    if pixels.alpha.as_deref().is_none_or(binary) {
+        assert!(
+            info.palette.len() <= usize::from(k),
+            "{}",
+            info.palette.len()
+        );
+    }
     if pixels.alpha.is_none() {
-        assert!(info.palette.len() <= usize::from(k));
         assert!(info.trns.is_none());
     }
     info
@@ -111,6 +115,28 @@ fn alpha_is_kept() {
         let info = through(&png(img), 4);
         assert_eq!(info.rgba[0][3], 0, "{what}");
         assert_eq!(info.rgba[7][3], 255, "{what}");
+    }
+    // A many-coloured cut-out keeps the bit depth of k: k − 1 colours and the transparent one
+    // (at k = 256 too, where k colours and the transparent entry would not fit a PNG palette;
+    // there some colours go to the hidden RGB of transparent pixels, so fewer than k remain).
+    let mut cut = inputs::rich(64, 64).to_rgba8();
+    for (x, _, p) in cut.enumerate_pixels_mut() {
+        if x < 16 {
+            p[3] = 0;
+        }
+    }
+    for k in [2, 4, 16, 256] {
+        let info = through(&png(DynamicImage::ImageRgba8(cut.clone())), k);
+        if k < 256 {
+            assert_eq!(info.palette.len(), usize::from(k), "k {k}");
+        }
+        assert_eq!(
+            info.bit_depth,
+            palette_png::bit_depth_for(usize::from(k)),
+            "k {k}"
+        );
+        assert_eq!(info.rgba[0][3], 0);
+        assert_eq!(info.rgba[63][3], 255);
     }
 }
 

@@ -80,11 +80,7 @@ pub fn pipeline(bytes: &[u8], k: u16, small: bool) {
     assert!(u64::from(w) * u64::from(h) <= MAX_PIXELS, "{w}x{h}");
     let pixels = Pixels::from_dynamic_owned(img);
     assert_eq!(pixels.rgb.len(), w as usize * h as usize);
-    let mut params = Params::new(k);
-    if pixels.alpha.is_some() {
-        params.k = params.k.min(255);
-    }
-    let q = quantize(&pixels, &params, &Control::none()).unwrap();
+    let q = quantize(&pixels, &Params::new(k), &Control::none()).unwrap();
     assert!(q.palette.len() <= usize::from(k) && !q.palette.is_empty());
     let effort = if small { Effort::Small } else { Effort::Fast };
     let png = palette_png::encode_with(&q, pixels.alpha.as_deref(), effort).unwrap();
