@@ -6,7 +6,7 @@ pub mod chart;
 pub mod library;
 pub mod preview;
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::path::{Component, Path, PathBuf};
 
 use crossterm::event::Event;
@@ -420,13 +420,8 @@ impl App {
 /// suffix is cut to fit 255 bytes ([`crate::palette_png::output_file_name`]).
 #[must_use]
 pub fn save_destination(out_dir: &Path, relative: &Path, k: u16, keep_extension: bool) -> PathBuf {
-    let base = if keep_extension {
-        relative.file_name()
-    } else {
-        relative.file_stem()
-    };
-    let base = base.map_or_else(|| OsString::from("image"), OsStr::to_os_string);
-    let name = crate::palette_png::output_file_name(&base, &format!("-k{k}.png"));
+    let name = relative.file_name().unwrap_or(OsStr::new("image"));
+    let name = crate::palette_png::output_file_name(name, keep_extension, &format!("-k{k}.png"));
     let folders = relative
         .parent()
         .filter(|p| p.components().all(|c| matches!(c, Component::Normal(_))))

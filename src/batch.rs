@@ -10,7 +10,7 @@
 //! prints nothing.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
+use std::ffi::OsStr;
 use std::fs;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
@@ -326,13 +326,8 @@ fn resolve(p: &Path) -> Option<PathBuf> {
 
 /// `dir/photo.jpg` → `dir/photo.png` (or `dir/photo.jpg.png` when `keep_ext`).
 fn with_png_name(rel: &Path, keep_ext: bool) -> PathBuf {
-    let base = if keep_ext {
-        rel.file_name()
-    } else {
-        rel.file_stem()
-    };
-    let base = base.map_or_else(|| OsString::from("image"), OsString::from);
-    rel.with_file_name(palette_png::output_file_name(&base, ".png"))
+    let name = rel.file_name().unwrap_or(OsStr::new("image"));
+    rel.with_file_name(palette_png::output_file_name(name, keep_ext, ".png"))
 }
 
 fn walk(

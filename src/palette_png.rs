@@ -298,18 +298,32 @@ pub fn is_temp_file_name(name: &std::ffi::OsStr) -> bool {
 /// macOS and the BSDs).
 const NAME_MAX: usize = 255;
 
-/// An output file name: `base` then `suffix`, with `base` cut short (at a character boundary
-/// when it is UTF-8) so that the whole fits in `NAME_MAX` bytes. A photo whose name is
-/// already near the limit still gets an output instead of "File name too long"; a shortened
+/// The output file name for an input named `input`: its stem, then its `.ext` when
+/// `keep_extension` (which tells `a.jpg` and `a.png` apart), then `suffix`. Only the stem is
+/// cut short (at a character boundary when it is UTF-8) so that the whole fits in `NAME_MAX`
+/// bytes: a photo whose name is already near the limit still gets an output instead of "File
+/// name too long", and two long names differing in their extension stay apart. A shortened
 /// name that meets another output is refused like any collision.
-pub fn output_file_name(base: &std::ffi::OsStr, suffix: &str) -> std::ffi::OsString {
-    let room = NAME_MAX.saturating_sub(suffix.len());
-    let mut name = if base.len() <= room {
-        base.to_os_string()
+pub fn output_file_name(
+    input: &std::ffi::OsStr,
+    keep_extension: bool,
+    suffix: &str,
+) -> std::ffi::OsString {
+    let path = Path::new(input);
+    let stem = path.file_stem().unwrap_or(input);
+    let mut tail = std::ffi::OsString::new();
+    if let Some(ext) = path.extension().filter(|_| keep_extension) {
+        tail.push(".");
+        tail.push(ext);
+    }
+    tail.push(suffix);
+    let room = NAME_MAX.saturating_sub(tail.len());
+    let mut name = if stem.len() <= room {
+        stem.to_os_string()
     } else {
-        shorten(base, room)
+        shorten(stem, room)
     };
-    name.push(suffix);
+    name.push(tail);
     name
 }
 
@@ -727,21 +741,35 @@ mod tests {
     #[test]
     fn output_names_fit_the_filesystem_limit() {
         use std::ffi::OsStr;
-        assert_eq!(output_file_name(OsStr::new("beach"), ".png"), "beach.png");
+        assert_eq!(
+            output_file_name(OsStr::new("beach.jpg"), false, ".png"),
+            "beach.png"
+        );
+        assert_eq!(
+            output_file_name(OsStr::new("beach.jpg"), true, ".png"),
+            "beach.jpg.png"
+        );
         let ascii = "a".repeat(300);
-        let name = output_file_name(OsStr::new(&ascii), "-k16.png");
+        let name = output_file_name(OsStr::new(&ascii), false, "-k16.png");
         assert_eq!(name.len(), 255);
         assert_eq!(name, *format!("{}-k16.png", &ascii[..247]));
         // Never half a character: 123 × "é" is 246 bytes, the cut falls inside the 124th.
         let accents = "é".repeat(200);
-        let name = output_file_name(OsStr::new(&accents), "-k16.png");
+        let name = output_file_name(OsStr::new(&accents), false, "-k16.png");
         assert_eq!(name, *format!("{}-k16.png", "é".repeat(123)));
+        // A long stem is cut, never the extension kept to tell two inputs apart.
+        let long = "z".repeat(250);
+        let [jpg, png] = ["jpg", "png"]
+            .map(|ext| output_file_name(OsStr::new(&format!("{long}.{ext}")), true, ".png"));
+        assert_ne!(jpg, png);
+        assert_eq!(jpg, *format!("{}.jpg.png", &long[..247]));
+        assert_eq!(png.len(), 255);
         #[cfg(unix)]
         {
             use std::os::unix::ffi::OsStrExt as _;
             // Not UTF-8: cut at the byte.
             let raw = [0xffu8; 300];
-            let name = output_file_name(OsStr::from_bytes(&raw), ".png");
+            let name = output_file_name(OsStr::from_bytes(&raw), false, ".png");
             assert_eq!(name.as_bytes(), [&raw[..251], b".png"].concat());
         }
     }
