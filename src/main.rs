@@ -129,10 +129,18 @@ fn compress(settings: &batch::Settings, json: bool) -> ExitCode {
         table(&report)
     };
     let mut stdout = io::stdout().lock();
-    // A closed pipe (`kquant ... | head`) is not an error worth reporting.
-    let _ = stdout
+    let written = stdout
         .write_all(out.as_bytes())
         .and_then(|()| stdout.flush());
+    // A closed pipe (`kquant ... | head`) is not an error worth reporting; anything else (a
+    // full disk) would lose the table or the JSON without a word.
+    let lost = written.is_err_and(|e| {
+        let lost = e.kind() != io::ErrorKind::BrokenPipe;
+        if lost {
+            warn(&format!("kquant: cannot write the summary: {e}"));
+        }
+        lost
+    });
     if let Some(code) = interrupt.exit_code() {
         let when = if searched_all {
             ""
@@ -145,7 +153,7 @@ fn compress(settings: &batch::Settings, json: bool) -> ExitCode {
         ));
         return ExitCode::from(code);
     }
-    if report.failures.is_empty() {
+    if report.failures.is_empty() && !lost {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -453,4 +453,33 @@ fn closed_stderr_and_output_folder_that_is_a_file() {
         .unwrap();
     assert_eq!(status.code(), Some(1));
     assert_eq!(files_under(out.path()), vec![PathBuf::from("a.png")]);
+
+    // stdout is closed the same way: the summary is not wanted, the run succeeds. On a full
+    // disk (/dev/full) it is lost, which must be said, and the run fails.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let compress_to = |stdout: Stdio| {
+        StdCommand::new(bin())
+            .args(["compress", "--json", "-k", "4", "-o"])
+            .arg(out.path())
+            .arg(d.join("a.png"))
+            .stdout(stdout)
+            .output()
+            .unwrap()
+    };
+    let closed = compress_to(writer.into());
+    assert_eq!(closed.status.code(), Some(0), "{closed:?}");
+    assert!(closed.stderr.is_empty(), "{closed:?}");
+    match fs::OpenOptions::new().write(true).open("/dev/full") {
+        Ok(full) => {
+            let lost = compress_to(full.into());
+            assert_eq!(lost.status.code(), Some(1), "{lost:?}");
+            let stderr = String::from_utf8_lossy(&lost.stderr);
+            assert!(
+                stderr.contains("cannot write the summary: No space left on device"),
+                "{stderr}"
+            );
+        }
+        Err(e) => eprintln!("skipped the full-disk case: /dev/full: {e}"),
+    }
 }
