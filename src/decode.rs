@@ -59,8 +59,8 @@ pub enum DecodeError {
     /// The image is larger than the pixel budget.
     #[error(
         "image is {width}x{height} ({}), above the {} limit (--max-pixels)",
-        megapixels(u64::from(*width) * u64::from(*height)),
-        megapixels(*max_pixels)
+        size_and_limit(u64::from(*width) * u64::from(*height), *max_pixels)[0],
+        size_and_limit(u64::from(*width) * u64::from(*height), *max_pixels)[1]
     )]
     TooLarge {
         /// Width from the header.
@@ -100,6 +100,17 @@ fn megapixels(pixels: u64) -> String {
         format!("{mp:.1} MP")
     } else {
         format!("{pixels} px")
+    }
+}
+
+/// An image size and the limit it exceeds, in megapixels, or in pixels when the two would
+/// read the same ("0.3 MP, above the 0.3 MP limit").
+fn size_and_limit(pixels: u64, max_pixels: u64) -> [String; 2] {
+    let (size, limit) = (megapixels(pixels), megapixels(max_pixels));
+    if size == limit {
+        [format!("{pixels} px"), format!("{max_pixels} px")]
+    } else {
+        [size, limit]
     }
 }
 
@@ -467,6 +478,16 @@ mod tests {
             "image is 100x20 (2000 px), above the 1000 px limit (--max-pixels)"
         );
         assert_eq!(megapixels(250_000), "0.2 MP");
+        // Just over a limit that rounds to the same figure.
+        let e = DecodeError::TooLarge {
+            width: 640,
+            height: 427,
+            max_pixels: 273_279,
+        };
+        assert_eq!(
+            e.to_string(),
+            "image is 640x427 (273280 px), above the 273279 px limit (--max-pixels)"
+        );
         assert_eq!(megapixels(99_999), "99999 px");
     }
 
