@@ -12,6 +12,9 @@
 //!    Floyd–Steinberg dithering with an exact nearest search, `remap`).
 //! 4. MSE and PSNR over all pixels and the three 8-bit channels; the palette sorted by share.
 //!
+//! Fully transparent pixels (alpha 0) are invisible: they weigh nothing in the clustering, the
+//! error or the shares, though their colours still get the nearest entry.
+//!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use kquant::quant::{quantize, Control, Params, Pixels};
@@ -207,7 +210,8 @@ pub struct Quantized {
     pub counts: Vec<u64>,
     /// One palette index per pixel, row-major.
     pub indices: Buffer<u8>,
-    /// Mean squared error over all pixels and the three 8-bit RGB channels.
+    /// Mean squared error over all pixels (the visible ones, when some are fully transparent)
+    /// and the three 8-bit RGB channels.
     pub mse: f64,
     /// `10·log10(255²/mse)`, infinite when lossless.
     pub psnr: f64,
@@ -275,19 +279,36 @@ fn quantize_in_pool(
     } else {
         k
     };
+    // Fully transparent pixels are invisible: their RGB must not take palette entries, nor
+    // count in the error or the shares. The colours are weighted by their visible pixels; each
+    // colour, hidden ones too, still gets its nearest entry (the RGB planes are shown as is).
+    let shown = pixels
+        .alpha
+        .as_deref()
+        .filter(|alpha| alpha.contains(&0))
+        .map(|alpha| histogram.visible_counts(&pixels.rgb, alpha))
+        .filter(|counts| counts.iter().any(|&n| n > 0));
+    let visible = shown.as_deref().map(|counts| histogram.recounted(counts));
+    let weights: &[u32] = shown.as_deref().unwrap_or(&histogram.counts);
+    let shown_pixels = visible.as_ref().map_or(pixels.len(), Histogram::pixels);
     let clustering = || -> Result<Clustering, Cancelled> {
-        if histogram.distinct() <= k {
+        let weighted = visible.as_ref().unwrap_or(histogram);
+        let mut clustering = if weighted.distinct() <= k {
             // Few enough colours: keep them all, lossless. Indices fit u32 (< 2^24 colours).
             #[allow(clippy::cast_possible_truncation)]
-            let assign = (0..histogram.distinct() as u32).collect();
-            Ok(Clustering {
-                palette: histogram.colours.clone(),
+            let assign = (0..weighted.distinct() as u32).collect();
+            Clustering {
+                palette: weighted.colours.clone(),
                 assign,
                 iterations: 0,
-            })
+            }
         } else {
-            cluster(histogram, k, params, control)
+            cluster(weighted, k, params, control)?
+        };
+        if let Some(v) = &visible {
+            clustering.assign = widen(histogram, v, &clustering, params.space);
         }
+        Ok(clustering)
     };
     // Clustering is many short parallel steps with serial bits between them; in those gaps
     // another core faults in the remapping's output (13 MB for 13 MP), or for a small image
@@ -310,7 +331,7 @@ fn quantize_in_pool(
         iterations,
     } = clustering?;
     let mut counts = vec![0u64; palette.len()];
-    for (&a, &c) in assign.iter().zip(&histogram.counts) {
+    for (&a, &c) in assign.iter().zip(weights) {
         counts[a as usize] += u64::from(c);
     }
     let (palette, counts, lut) = compact(&palette, &counts);
@@ -318,9 +339,15 @@ fn quantize_in_pool(
     let height = pixels.height;
     if params.dither && palette.len() > 1 {
         let raw = remap::dither(width as usize, &pixels.rgb, &palette, params.space);
+        // Visible pixels only, as without dithering.
+        let hidden = |p: usize| {
+            shown.is_some() && pixels.alpha.as_ref().is_some_and(|a| a.get(p) == Some(&0))
+        };
         let mut counts = vec![0u64; palette.len()];
-        for &i in &raw {
-            counts[usize::from(i)] += 1;
+        for (p, &entry) in raw.iter().enumerate() {
+            if !hidden(p) {
+                counts[usize::from(entry)] += 1;
+            }
         }
         let (palette2, counts, lut) = compact(&palette, &counts);
         let indices: Buffer<u8> = raw
@@ -331,14 +358,17 @@ fn quantize_in_pool(
         let sq: u64 = indices
             .par_chunks(PIXEL_CHUNK)
             .zip(pixels.rgb.par_chunks(PIXEL_CHUNK))
-            .map(|(i, p)| {
+            .enumerate()
+            .map(|(n, (i, p))| {
                 i.iter()
                     .zip(p)
-                    .map(|(&i, &c)| err2(c, palette2[usize::from(i)]))
+                    .enumerate()
+                    .filter(|&(j, _)| !hidden(n * PIXEL_CHUNK + j))
+                    .map(|(_, (&i, &c))| err2(c, palette2[usize::from(i)]))
                     .sum::<u64>()
             })
             .sum();
-        let mse = mse_of(sq, pixels.len());
+        let mse = mse_of(sq, shown_pixels);
         return Ok(Quantized {
             width,
             height,
@@ -389,11 +419,11 @@ fn quantize_in_pool(
     let sq: u64 = histogram
         .colours
         .par_iter()
-        .zip(&histogram.counts)
+        .zip(weights)
         .zip(&colour_index)
         .map(|((&c, &n), &i)| u64::from(n) * err2(c, palette[usize::from(i)]))
         .sum();
-    let mse = mse_of(sq, pixels.len());
+    let mse = mse_of(sq, shown_pixels);
     Ok(Quantized {
         width,
         height,
@@ -654,6 +684,52 @@ fn cluster(
         assign,
         iterations,
     })
+}
+
+/// The entry of every colour of `full`, from a clustering of `visible` (a part of its colours):
+/// a colour seen only under transparent pixels gets its nearest entry.
+fn widen(
+    full: &Histogram,
+    visible: &Histogram,
+    clustering: &Clustering,
+    space: ColorSpace,
+) -> Vec<u32> {
+    let mut assign = Vec::with_capacity(full.distinct());
+    let mut hidden = Vec::new();
+    // Both sorted, so one walk pairs them.
+    let mut seen = visible.colours.iter().zip(&clustering.assign).peekable();
+    for (i, &c) in full.colours.iter().enumerate() {
+        match seen.next_if(|&(&v, _)| v == c) {
+            Some((_, &a)) => assign.push(a),
+            None => {
+                assign.push(0);
+                hidden.push(i);
+            }
+        }
+    }
+    let colours: Vec<[u8; 3]> = hidden.iter().map(|&i| full.colours[i]).collect();
+    for (&i, a) in hidden
+        .iter()
+        .zip(nearest_entries(&colours, &clustering.palette, space))
+    {
+        assign[i] = a;
+    }
+    assign
+}
+
+/// The nearest entry of `palette` for each of `colours`, in the clustering space.
+fn nearest_entries(colours: &[[u8; 3]], palette: &[[u8; 3]], space: ColorSpace) -> Vec<u32> {
+    let points: Vec<[f32; 3]> = colours.iter().map(|&c| space.point(c)).collect();
+    let weights = vec![1; points.len()];
+    let entries = palette.iter().map(|&c| space.point(c)).collect();
+    let mut lloyd = Lloyd::new(
+        &points,
+        &weights,
+        entries,
+        vec![Bound::UNKNOWN; points.len()],
+    );
+    lloyd.assign();
+    lloyd.bounds.iter().map(|b| b.assign).collect()
 }
 
 /// Called after each Lloyd step with the centroids and the error; `Err` stops the run.

@@ -270,3 +270,44 @@ fn dithering_keeps_the_average_colour() {
     let want: f64 = px.rgb.iter().map(|c| f64::from(c[0])).sum::<f64>() / 400.0;
     assert!((mean - want).abs() < 3.0, "dithered mean {mean} vs {want}");
 }
+
+#[test]
+fn transparent_pixels_take_no_part_in_the_palette() {
+    // A photo with every seventh pixel fully transparent, hiding colours of its own.
+    let mut px = photo_like(120, 90, 5);
+    let hide = |i: usize| i % 7 == 3;
+    let mut alpha = vec![255u8; px.len()];
+    let mut rgb: Vec<[u8; 3]> = px.rgb.to_vec();
+    for (i, (c, a)) in rgb.iter_mut().zip(&mut alpha).enumerate() {
+        if hide(i) {
+            *a = 0;
+            *c = [(i * 37) as u8, 250, (i * 11) as u8];
+        }
+    }
+    let shown: Vec<[u8; 3]> = (0..rgb.len())
+        .filter(|&i| !hide(i))
+        .map(|i| rgb[i])
+        .collect();
+    px.rgb = rgb.into();
+    px.alpha = Some(alpha);
+    for k in [4u16, 17, 64] {
+        // One entry is the transparent one: k − 1 colours, as the visible pixels alone give.
+        let with_hidden = quantize(&px, &Params::new(k), &Control::none()).unwrap();
+        let alone = pixels(shown.len() as u32, 1, shown.clone());
+        let visible = quantize(&alone, &Params::new(k - 1), &Control::none()).unwrap();
+        assert_eq!(with_hidden.palette, visible.palette, "k {k}");
+        assert_eq!(with_hidden.counts, visible.counts, "k {k}");
+        // The error is the visible pixels' too.
+        assert_eq!(with_hidden.mse, visible.mse, "k {k}");
+        // Hidden pixels still get their nearest entry (the RGB planes are shown as they are).
+        let dist = |a: [u8; 3], b: [u8; 3]| -> u32 {
+            (0..3).map(|c| u32::from(a[c].abs_diff(b[c])).pow(2)).sum()
+        };
+        for (i, (&c, &e)) in px.rgb.iter().zip(&*with_hidden.indices).enumerate() {
+            if hide(i) {
+                let best = with_hidden.palette.iter().map(|&p| dist(c, p)).min();
+                assert_eq!(Some(dist(c, with_hidden.palette[usize::from(e)])), best);
+            }
+        }
+    }
+}

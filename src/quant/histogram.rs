@@ -271,6 +271,36 @@ impl Positions {
 }
 
 impl Histogram {
+    /// For each colour, how many of the pixels of `rgb` (the pixels this histogram counted)
+    /// that have it are visible: their `alpha` is not zero.
+    pub(crate) fn visible_counts(&self, rgb: &[[u8; 3]], alpha: &[u8]) -> Vec<u32> {
+        let at = self.positions();
+        let mut counts = self.counts.clone();
+        for (&c, _) in rgb.iter().zip(alpha).filter(|&(_, &a)| a == 0) {
+            if let Some(n) = at.find(c).and_then(|i| counts.get_mut(i)) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        counts
+    }
+
+    /// The colours with a non-zero count in `counts` (one per colour), with those counts.
+    pub(crate) fn recounted(&self, counts: &[u32]) -> Histogram {
+        let (colours, counts): (Vec<[u8; 3]>, Vec<u32>) = self
+            .colours
+            .iter()
+            .zip(counts)
+            .filter(|&(_, &n)| n > 0)
+            .map(|(&c, &n)| (c, n))
+            .unzip();
+        let pixels = counts.iter().map(|&n| n as usize).sum();
+        Histogram {
+            colours,
+            counts,
+            pixels,
+        }
+    }
+
     /// See [`Positions`].
     pub(crate) fn positions(&self) -> Positions {
         let mut cell_of = vec![u32::MAX; 1 << 16];

@@ -116,9 +116,30 @@ fn alpha_is_kept() {
         assert_eq!(info.rgba[0][3], 0, "{what}");
         assert_eq!(info.rgba[7][3], 255, "{what}");
     }
+    // Transparent pixels hiding many colours: the two visible colours are kept exactly, none of
+    // the three entries at k = 3 goes to what no one sees.
+    let hidden = RgbaImage::from_fn(32, 16, |x, y| {
+        if x < 16 {
+            let n = (x * 7919 + y * 104_729) as u8;
+            Rgba([n, n.wrapping_mul(3), n.wrapping_mul(7), 0])
+        } else if y % 2 == 0 {
+            Rgba([255, 0, 0, 255])
+        } else {
+            Rgba([0, 0, 255, 255])
+        }
+    });
+    let info = through(&png(DynamicImage::ImageRgba8(hidden.clone())), 3);
+    assert_eq!(info.palette.len(), 3);
+    for (got, want) in info.rgba.iter().zip(hidden.pixels()) {
+        if want[3] == 255 {
+            assert_eq!(got, &want.0);
+        } else {
+            assert_eq!(got[3], 0);
+        }
+    }
     // A many-coloured cut-out keeps the bit depth of k: k − 1 colours and the transparent one
-    // (at k = 256 too, where k colours and the transparent entry would not fit a PNG palette;
-    // there some colours go to the hidden RGB of transparent pixels, so fewer than k remain).
+    // (at k = 256 too, where k colours and the transparent entry would not fit a PNG palette).
+    // The hidden RGB of its transparent pixels takes no entry.
     let mut cut = inputs::rich(64, 64).to_rgba8();
     for (x, _, p) in cut.enumerate_pixels_mut() {
         if x < 16 {
@@ -127,9 +148,7 @@ fn alpha_is_kept() {
     }
     for k in [2, 4, 16, 256] {
         let info = through(&png(DynamicImage::ImageRgba8(cut.clone())), k);
-        if k < 256 {
-            assert_eq!(info.palette.len(), usize::from(k), "k {k}");
-        }
+        assert_eq!(info.palette.len(), usize::from(k), "k {k}");
         assert_eq!(
             info.bit_depth,
             palette_png::bit_depth_for(usize::from(k)),
