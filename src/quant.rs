@@ -305,8 +305,8 @@ fn quantize_in_pool(
         } else {
             cluster(weighted, k, params, control)?
         };
-        if let Some(v) = &visible {
-            clustering.assign = widen(histogram, v, &clustering, params.space);
+        if let Some(shown) = &shown {
+            clustering.assign = widen(&histogram.colours, shown, &clustering, params.space);
         }
         Ok(clustering)
     };
@@ -686,28 +686,31 @@ fn cluster(
     })
 }
 
-/// The entry of every colour of `full`, from a clustering of `visible` (a part of its colours):
-/// a colour seen only under transparent pixels gets its nearest entry.
+/// The entry of each of `colours`, from a clustering of those with a non-zero `shown` count
+/// (in order, as [`Histogram::recounted`] keeps them): a colour seen only under transparent
+/// pixels gets its nearest entry.
 fn widen(
-    full: &Histogram,
-    visible: &Histogram,
+    colours: &[[u8; 3]],
+    shown: &[u32],
     clustering: &Clustering,
     space: ColorSpace,
 ) -> Vec<u32> {
-    let mut assign = Vec::with_capacity(full.distinct());
+    let mut clustered = clustering.assign.iter();
     let mut hidden = Vec::new();
-    // Both sorted, so one walk pairs them.
-    let mut seen = visible.colours.iter().zip(&clustering.assign).peekable();
-    for (i, &c) in full.colours.iter().enumerate() {
-        match seen.next_if(|&(&v, _)| v == c) {
-            Some((_, &a)) => assign.push(a),
-            None => {
-                assign.push(0);
-                hidden.push(i);
-            }
-        }
-    }
-    let colours: Vec<[u8; 3]> = hidden.iter().map(|&i| full.colours[i]).collect();
+    let mut assign: Vec<u32> = shown
+        .iter()
+        .enumerate()
+        .map(
+            |(i, &n)| match (n > 0).then(|| clustered.next()).flatten() {
+                Some(&a) => a,
+                None => {
+                    hidden.push(i);
+                    0
+                }
+            },
+        )
+        .collect();
+    let colours: Vec<[u8; 3]> = hidden.iter().map(|&i| colours[i]).collect();
     for (&i, a) in hidden
         .iter()
         .zip(nearest_entries(&colours, &clustering.palette, space))
