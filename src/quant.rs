@@ -5,8 +5,8 @@
 //! 2. Clustering of the distinct colours weighted by their counts, in sRGB or Oklab:
 //!    greedy k-means++ seeding and Lloyd iterations on a coarse histogram (`coarse`), then
 //!    Lloyd iterations on the exact distinct colours until no centroid moves more than
-//!    `epsilon`, both with Hamerly's bounds (`kmeans`). Cancellation is checked and progress
-//!    reported between iterations.
+//!    `epsilon`: a SIMD scan of all centroids up to k = 64, Hamerly's bounds above
+//!    (`kmeans`). Cancellation is checked and progress reported between iterations.
 //! 3. The centroids are rounded to 8-bit sRGB and every distinct colour is assigned to its
 //!    nearest entry of that rounded palette, so remapping the pixels is a table lookup (or
 //!    Floyd–Steinberg dithering with an exact nearest search, `remap`).
@@ -503,8 +503,8 @@ struct Clustering {
 /// centroids), the palette entry of every distinct colour, and the iterations run.
 ///
 /// Coarse-to-fine: seeding and most iterations run on binned histograms (5 then 6 bits per
-/// channel), each level warm-started from the one before with its Hamerly bounds carried over;
-/// the exact distinct colours come last.
+/// channel), each level warm-started from the one before (with its Hamerly bounds carried
+/// over, where k is large enough to use them); the exact distinct colours come last.
 fn cluster(
     histogram: &Histogram,
     k: usize,

@@ -1,4 +1,5 @@
-//! Weighted Lloyd iterations, accelerated with Hamerly's bounds.
+//! Weighted Lloyd iterations. Up to [`SCAN_ALL_UP_TO`] centroids every point is measured
+//! against all of them, eight points at a time in SIMD lanes. Above, Hamerly's bounds:
 //!
 //! Every point carries an upper bound on the distance to its centroid and a lower bound on the
 //! distance to any other centroid. After centroids move, the bounds are loosened by how far they
@@ -22,7 +23,7 @@ fn chunk_len(points: usize, k: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
     (points / (4 * threads)).clamp(256.max(k * 4), 1 << 13)
 }
-/// SIMD-friendly width of the centroid scan.
+/// Width of the SIMD lanes (f32).
 const LANES: usize = 8;
 /// Padding centroids sit this far away so they are never nearest.
 const FAR: f32 = 1.0e18;
@@ -43,47 +44,6 @@ impl Bound {
         upper: INF,
         lower: 0.0,
     };
-}
-
-/// Centroids laid out as structure-of-arrays, padded to a multiple of `LANES`.
-struct Soa {
-    x: Vec<f32>,
-    y: Vec<f32>,
-    z: Vec<f32>,
-}
-
-impl Soa {
-    fn new(c: &[[f32; 3]]) -> Soa {
-        let n = c.len().div_ceil(LANES) * LANES;
-        let mut soa = Soa {
-            x: vec![FAR; n],
-            y: vec![FAR; n],
-            z: vec![FAR; n],
-        };
-        for (i, p) in c.iter().enumerate() {
-            soa.x[i] = p[0];
-            soa.y[i] = p[1];
-            soa.z[i] = p[2];
-        }
-        soa
-    }
-
-    /// Index of the nearest centroid and the squared distances to the nearest and second
-    /// nearest, ties to the lower index. Eight centroids at a time in SIMD lanes (`wide` picks
-    /// the widest instructions the build targets): branch-free, so no mispredicted jumps on the
-    /// closest-so-far comparisons, which made a plain loop over the lanes several times slower.
-    fn nearest2(&self, p: [f32; 3]) -> (u32, f32, f32) {
-        let mut lanes = Lanes::new(p, INF, 0.0);
-        let mut index = f32x8::from([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
-        let (xs, _) = self.x.as_chunks::<LANES>();
-        let (ys, _) = self.y.as_chunks::<LANES>();
-        let (zs, _) = self.z.as_chunks::<LANES>();
-        for ((&x, &y), &z) in xs.iter().zip(ys).zip(zs) {
-            lanes.offer(x, y, z, index);
-            index += f32x8::splat(LANES as f32);
-        }
-        lanes.best()
-    }
 }
 
 /// A point's nearest and second nearest centroid per SIMD lane, as candidates are offered eight
@@ -164,11 +124,43 @@ fn min_lane(v: f32x8) -> f32 {
     min(min(q[0], q[2]), min(q[1], q[3]))
 }
 
-/// From this many centroids on, full searches walk each centroid's neighbour list instead of
-/// scanning all of them. Below, the SIMD scan wins (flower/china at k = 16..64: 13–17% less
-/// clustering time); at 64 and above on a 13 MP photo, where most points keep their centroid,
-/// the walk still wins by a few per cent.
-const NEIGHBOURS_FROM: usize = 64;
+/// Up to this many centroids, every point is measured against all of them
+/// ([`Lloyd::assign_by_scan`]): branch-free lanes of eight points cost less than testing and
+/// updating each point's bounds, even near convergence where most points would skip.
+const SCAN_ALL_UP_TO: usize = 64;
+
+/// For up to eight points, their nearest centroid (ties to the lower number) and the distances
+/// (not squared) to it and to the second nearest, a lane per point. Each distance is
+/// [`dist2`]`(point, centroid).sqrt()` to the bit: the same operations in the same order.
+fn nearest2_of_eight(
+    points: &[[f32; 3]],
+    centroids: &[[f32x8; 3]],
+) -> ([f32; LANES], [f32; LANES], [f32; LANES]) {
+    let mut p = [[0.0f32; LANES]; 3];
+    for (l, x) in points.iter().enumerate() {
+        for d in 0..3 {
+            p[d][l] = x[d];
+        }
+    }
+    let p = p.map(f32x8::from);
+    let mut b1 = f32x8::splat(INF);
+    let mut b2 = f32x8::splat(INF);
+    let mut i1 = f32x8::splat(0.0);
+    let mut index = f32x8::splat(0.0);
+    for c in centroids {
+        let dx = p[0] - c[0];
+        let dy = p[1] - c[1];
+        let dz = p[2] - c[2];
+        let d = dx * dx + dy * dy + dz * dz;
+        // Centroids come in number order: only a strictly closer one takes over.
+        let closer = d.simd_lt(b1);
+        b2 = b2.fast_min(d.fast_max(b1));
+        b1 = b1.fast_min(d);
+        i1 = closer.bitselect(index, i1);
+        index += f32x8::splat(1.0);
+    }
+    (i1.to_array(), b1.sqrt().to_array(), b2.sqrt().to_array())
+}
 
 /// For each centroid, the others by distance from it. A point's exact distance `u` to its own
 /// centroid `a` bounds every other: `d(x, c_j) ≥ d(c_a, c_j) − u`. Walking `a`'s neighbours
@@ -384,25 +376,6 @@ fn sink(row: &mut [(f32, u32)], mut i: usize) {
     }
 }
 
-/// Whichever exact nearest-two search suits k.
-enum Search {
-    Scan(Soa),
-    Walk(Neighbours),
-}
-
-/// Half the distance from each centroid to its nearest other centroid.
-fn half_separation(c: &[[f32; 3]]) -> Vec<f32> {
-    let mut s = vec![INF; c.len()];
-    for i in 0..c.len() {
-        for j in (i + 1)..c.len() {
-            let d = dist2(c[i], c[j]);
-            s[i] = s[i].min(d);
-            s[j] = s[j].min(d);
-        }
-    }
-    s.iter().map(|d| 0.5 * d.sqrt()).collect()
-}
-
 /// Per-cluster sums of one assignment pass: weight, weighted coordinates, weighted squared norm.
 #[derive(Clone, Debug)]
 pub(crate) struct Sums {
@@ -503,21 +476,17 @@ impl<'a> Lloyd<'a> {
     /// Assigns every point to its nearest centroid (exactly) and returns the cluster sums.
     pub fn assign(&mut self) -> Sums {
         let k = self.centroids.len();
-        let search = if k >= NEIGHBOURS_FROM {
-            Search::Walk(match self.neighbours.take() {
-                Some(mut nb) if nb.k == k => {
-                    nb.refresh(&self.centroids);
-                    nb
-                }
-                _ => Neighbours::new(&self.centroids),
-            })
-        } else {
-            Search::Scan(Soa::new(&self.centroids))
+        if k <= SCAN_ALL_UP_TO {
+            return self.assign_by_scan();
+        }
+        let walk = match self.neighbours.take() {
+            Some(mut nb) if nb.k == k => {
+                nb.refresh(&self.centroids);
+                nb
+            }
+            _ => Neighbours::new(&self.centroids),
         };
-        let sep = match &search {
-            Search::Walk(nb) => nb.half_separation(),
-            Search::Scan(_) => half_separation(&self.centroids),
-        };
+        let sep = walk.half_separation();
         // Loosening every lower bound by the largest move is enough; the point whose own
         // centroid moved most only needs the second largest.
         let (mut arg1, mut max1, mut max2) = (usize::MAX, 0.0f32, 0.0f32);
@@ -558,10 +527,7 @@ impl<'a> Lloyd<'a> {
                     if b.upper > m {
                         b.upper = dist2(x, centroids[a]).sqrt();
                         if b.upper > m {
-                            let (j, d1, d2) = match &search {
-                                Search::Scan(soa) => soa.nearest2(x),
-                                Search::Walk(nb) => nb.nearest2(centroids, x, a, b.upper),
-                            };
+                            let (j, d1, d2) = walk.nearest2(centroids, x, a, b.upper);
                             *b = Bound {
                                 assign: j,
                                 upper: d1.sqrt(),
@@ -579,9 +545,60 @@ impl<'a> Lloyd<'a> {
                 acc
             })
             .collect();
-        if let Search::Walk(nb) = search {
-            self.neighbours = Some(nb);
-        }
+        self.neighbours = Some(walk);
+        self.total(partial)
+    }
+
+    /// [`Lloyd::assign`] for few centroids: every point measured against all of them, eight
+    /// points at a time in SIMD lanes, with no bound tested first. The same assignment, bounds
+    /// and sums (the same updates in the same order) as the bounded search.
+    fn assign_by_scan(&mut self) -> Sums {
+        let k = self.centroids.len();
+        let centroids: Vec<[f32x8; 3]> =
+            self.centroids.iter().map(|c| c.map(f32x8::splat)).collect();
+        let chunk = chunk_len(self.points.len(), k);
+        let full = self.sums.is_none();
+        let partial: Vec<Sums> = self
+            .bounds
+            .par_chunks_mut(chunk)
+            .zip(self.points.par_chunks(chunk))
+            .zip(self.weights.par_chunks(chunk))
+            .map(|((bounds, points), weights)| {
+                let mut acc = Sums::zero(k);
+                for ((bounds, points), weights) in bounds
+                    .chunks_mut(LANES)
+                    .zip(points.chunks(LANES))
+                    .zip(weights.chunks(LANES))
+                {
+                    let (nearest, d1, d2) = nearest2_of_eight(points, &centroids);
+                    for (l, ((b, &x), &w)) in bounds.iter_mut().zip(points).zip(weights).enumerate()
+                    {
+                        let old = b.assign;
+                        // Lane values are centroid numbers below 256.
+                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                        let assign = nearest[l] as u32;
+                        *b = Bound {
+                            assign,
+                            upper: d1[l],
+                            lower: d2[l],
+                        };
+                        if full {
+                            acc.put(assign as usize, x, f64::from(w));
+                        } else if assign != old {
+                            acc.put(assign as usize, x, f64::from(w));
+                            acc.put(old as usize, x, -f64::from(w));
+                        }
+                    }
+                }
+                acc
+            })
+            .collect();
+        self.total(partial)
+    }
+
+    /// Adds the chunks' sums (in chunk order) to the run's and returns them.
+    fn total(&mut self, partial: Vec<Sums>) -> Sums {
+        let k = self.centroids.len();
         self.pending.fill(0.0);
         let total = self.sums.get_or_insert_with(|| Sums::zero(k));
         for p in &partial {
@@ -667,6 +684,13 @@ impl<'a> Lloyd<'a> {
 mod tests {
     use super::*;
 
+    /// The scan's nearest two for one point, with squared distances as the walk gives them.
+    fn scan(c: &[[f32; 3]], p: [f32; 3]) -> (u32, f32, f32) {
+        let lanes: Vec<[f32x8; 3]> = c.iter().map(|c| c.map(f32x8::splat)).collect();
+        let (i, d1, d2) = nearest2_of_eight(&[p], &lanes);
+        (i[0] as u32, d1[0] * d1[0], d2[0] * d2[0])
+    }
+
     fn brute(points: &[[f32; 3]], c: &[[f32; 3]]) -> Vec<u32> {
         points
             .iter()
@@ -713,8 +737,7 @@ mod tests {
         c[3] = [10.0, 10.0, 10.0];
         c[40] = [12.0, 10.0, 10.0];
         let p = [11.0, 10.0, 10.0];
-        let scan = Soa::new(&c);
-        assert_eq!(scan.nearest2(p), (3, 1.0, 1.0));
+        assert_eq!(scan(&c, p), (3, 1.0, 1.0));
         let walk = Neighbours::new(&c);
         // Walked from either of the two.
         assert_eq!(walk.nearest2(&c, p, 40, 1.0), (3, 1.0, 1.0));
@@ -767,13 +790,13 @@ mod tests {
         let mut pt = || [0; 3].map(|_: i32| (rng.next_f64() * 255.0) as f32);
         for k in [2usize, 7, 32, 100, 256] {
             let c: Vec<[f32; 3]> = (0..k).map(|_| pt()).collect();
-            let (scan, walk) = (Soa::new(&c), Neighbours::new(&c));
+            let walk = Neighbours::new(&c);
             for n in 0..500 {
                 // Every fourth point far outside the centroids: its walk goes past the
                 // ordered part of the row.
                 let p = pt().map(|v| if n % 4 == 0 { 6.0 * v - 800.0 } else { v });
                 let a = n % k;
-                let (i1, d1, d2) = scan.nearest2(p);
+                let (i1, d1, d2) = scan(&c, p);
                 let (j1, e1, e2) = walk.nearest2(&c, p, a, dist2(p, c[a]).sqrt());
                 assert_eq!(i1, j1);
                 assert!((d1 - e1).abs() <= 1e-3 * d1.max(1.0), "{d1} vs {e1}");
