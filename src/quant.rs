@@ -656,15 +656,20 @@ fn cluster(
     };
 
     for li in 1..=levels.len() {
-        lloyd.settle();
-        let prev = &levels[li - 1];
         let (lp, lw, scatter) = level_data(li);
-        let parent = parent_bins(
-            &prev.bin_of,
-            levels.get(li).map(|l| &l.bin_of[..]),
-            lp.len(),
-        );
-        let bounds = transfer(&lloyd.bounds, &prev.points, lp, &parent);
+        // Only the bounded search reads bounds; the scan measures every point anyway.
+        let bounds = if kmeans::uses_bounds(k) {
+            lloyd.settle();
+            let prev = &levels[li - 1];
+            let parent = parent_bins(
+                &prev.bin_of,
+                levels.get(li).map(|l| &l.bin_of[..]),
+                lp.len(),
+            );
+            transfer(&lloyd.bounds, &prev.points, lp, &parent)
+        } else {
+            vec![Bound::UNKNOWN; lp.len()]
+        };
         lloyd = lloyd.into_level(lp, lw, bounds);
         converge(
             &mut lloyd,

@@ -129,6 +129,12 @@ fn min_lane(v: f32x8) -> f32 {
 /// updating each point's bounds, even near convergence where most points would skip.
 const SCAN_ALL_UP_TO: usize = 64;
 
+/// Whether a run with `k` centroids keeps Hamerly's bounds (so they are worth carrying from
+/// one level to the next).
+pub(crate) fn uses_bounds(k: usize) -> bool {
+    k > SCAN_ALL_UP_TO
+}
+
 /// For up to eight points, their nearest centroid (ties to the lower number) and the distances
 /// (not squared) to it and to the second nearest, a lane per point. Each distance is
 /// [`dist2`]`(point, centroid).sqrt()` to the bit: the same operations in the same order.
@@ -476,7 +482,7 @@ impl<'a> Lloyd<'a> {
     /// Assigns every point to its nearest centroid (exactly) and returns the cluster sums.
     pub fn assign(&mut self) -> Sums {
         let k = self.centroids.len();
-        if k <= SCAN_ALL_UP_TO {
+        if !uses_bounds(k) {
             return self.assign_by_scan();
         }
         let walk = match self.neighbours.take() {
