@@ -135,13 +135,10 @@ pub(crate) fn uses_bounds(k: usize) -> bool {
     k > SCAN_ALL_UP_TO
 }
 
-/// For up to eight points, their nearest centroid (ties to the lower number) and the distances
-/// (not squared) to it and to the second nearest, a lane per point. Each distance is
-/// [`dist2`]`(point, centroid).sqrt()` to the bit: the same operations in the same order.
-fn nearest2_of_eight(
-    points: &[[f32; 3]],
-    centroids: &[[f32x8; 3]],
-) -> ([f32; LANES], [f32; LANES], [f32; LANES]) {
+/// For up to eight points, the number of each one's nearest centroid (ties to the lower
+/// number), a lane per point. The squared distances compared are [`dist2`]'s to the bit: the
+/// same operations in the same order.
+fn nearest_of_eight(points: &[[f32; 3]], centroids: &[[f32x8; 3]]) -> [f32; LANES] {
     let mut p = [[0.0f32; LANES]; 3];
     for (l, x) in points.iter().enumerate() {
         for d in 0..3 {
@@ -149,9 +146,8 @@ fn nearest2_of_eight(
         }
     }
     let p = p.map(f32x8::from);
-    let mut b1 = f32x8::splat(INF);
-    let mut b2 = f32x8::splat(INF);
-    let mut i1 = f32x8::splat(0.0);
+    let mut best = f32x8::splat(INF);
+    let mut nearest = f32x8::splat(0.0);
     let mut index = f32x8::splat(0.0);
     for c in centroids {
         let dx = p[0] - c[0];
@@ -159,13 +155,12 @@ fn nearest2_of_eight(
         let dz = p[2] - c[2];
         let d = dx * dx + dy * dy + dz * dz;
         // Centroids come in number order: only a strictly closer one takes over.
-        let closer = d.simd_lt(b1);
-        b2 = b2.fast_min(d.fast_max(b1));
-        b1 = b1.fast_min(d);
-        i1 = closer.bitselect(index, i1);
+        let closer = d.simd_lt(best);
+        best = best.fast_min(d);
+        nearest = closer.bitselect(index, nearest);
         index += f32x8::splat(1.0);
     }
-    (i1.to_array(), b1.sqrt().to_array(), b2.sqrt().to_array())
+    nearest.to_array()
 }
 
 /// For each centroid, the others by distance from it. A point's exact distance `u` to its own
@@ -556,8 +551,9 @@ impl<'a> Lloyd<'a> {
     }
 
     /// [`Lloyd::assign`] for few centroids: every point measured against all of them, eight
-    /// points at a time in SIMD lanes, with no bound tested first. The same assignment, bounds
-    /// and sums (the same updates in the same order) as the bounded search.
+    /// points at a time in SIMD lanes, with no bound tested first. The same assignment and sums
+    /// (the same updates in the same order) as the bounded search; the bounds themselves are
+    /// left as they are, unread.
     fn assign_by_scan(&mut self) -> Sums {
         let k = self.centroids.len();
         let centroids: Vec<[f32x8; 3]> =
@@ -576,18 +572,17 @@ impl<'a> Lloyd<'a> {
                     .zip(points.chunks(LANES))
                     .zip(weights.chunks(LANES))
                 {
-                    let (nearest, d1, d2) = nearest2_of_eight(points, &centroids);
-                    for (l, ((b, &x), &w)) in bounds.iter_mut().zip(points).zip(weights).enumerate()
+                    let nearest = nearest_of_eight(points, &centroids);
+                    for ((b, &x), (&w, &n)) in bounds
+                        .iter_mut()
+                        .zip(points)
+                        .zip(weights.iter().zip(&nearest))
                     {
                         let old = b.assign;
                         // Lane values are centroid numbers below 256.
                         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                        let assign = nearest[l] as u32;
-                        *b = Bound {
-                            assign,
-                            upper: d1[l],
-                            lower: d2[l],
-                        };
+                        let assign = n as u32;
+                        b.assign = assign;
                         if full {
                             acc.put(assign as usize, x, f64::from(w));
                         } else if assign != old {
@@ -690,11 +685,19 @@ impl<'a> Lloyd<'a> {
 mod tests {
     use super::*;
 
-    /// The scan's nearest two for one point, with squared distances as the walk gives them.
+    /// The nearest two centroids of `p` one by one: the nearest (ties to the lower number) and
+    /// the squared distances to it and to the second nearest.
     fn scan(c: &[[f32; 3]], p: [f32; 3]) -> (u32, f32, f32) {
-        let lanes: Vec<[f32x8; 3]> = c.iter().map(|c| c.map(f32x8::splat)).collect();
-        let (i, d1, d2) = nearest2_of_eight(&[p], &lanes);
-        (i[0] as u32, d1[0] * d1[0], d2[0] * d2[0])
+        let (mut i1, mut d1, mut d2) = (0, INF, INF);
+        for (j, &cj) in c.iter().enumerate() {
+            let d = dist2(p, cj);
+            if d < d1 {
+                (i1, d1, d2) = (j as u32, d, d1);
+            } else if d < d2 {
+                d2 = d;
+            }
+        }
+        (i1, d1, d2)
     }
 
     fn brute(points: &[[f32; 3]], c: &[[f32; 3]]) -> Vec<u32> {
@@ -744,6 +747,9 @@ mod tests {
         c[40] = [12.0, 10.0, 10.0];
         let p = [11.0, 10.0, 10.0];
         assert_eq!(scan(&c, p), (3, 1.0, 1.0));
+        // Three points in the lanes of a short group, all at the tie.
+        let lanes: Vec<[f32x8; 3]> = c.iter().map(|c| c.map(f32x8::splat)).collect();
+        assert_eq!(nearest_of_eight(&[p; 3], &lanes)[..3], [3.0; 3]);
         let walk = Neighbours::new(&c);
         // Walked from either of the two.
         assert_eq!(walk.nearest2(&c, p, 40, 1.0), (3, 1.0, 1.0));
