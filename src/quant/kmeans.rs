@@ -138,7 +138,7 @@ pub(crate) fn uses_bounds(k: usize) -> bool {
 /// For up to eight points, the number of each one's nearest centroid (ties to the lower
 /// number), a lane per point. The squared distances compared are [`dist2`]'s to the bit: the
 /// same operations in the same order.
-fn nearest_of_eight(points: &[[f32; 3]], centroids: &[[f32x8; 3]]) -> [f32; LANES] {
+fn nearest_of_eight(points: &[[f32; 3]], centroids: &[[f32x8; 3]]) -> [i32; LANES] {
     let mut p = [[0.0f32; LANES]; 3];
     for (l, x) in points.iter().enumerate() {
         for d in 0..3 {
@@ -160,7 +160,8 @@ fn nearest_of_eight(points: &[[f32; 3]], centroids: &[[f32x8; 3]]) -> [f32; LANE
         nearest = closer.bitselect(index, nearest);
         index += f32x8::splat(1.0);
     }
-    nearest.to_array()
+    // Small whole numbers: exact in f32 and in the conversion.
+    nearest.fast_trunc_int().to_array()
 }
 
 /// For each centroid, the others by distance from it. A point's exact distance `u` to its own
@@ -580,7 +581,7 @@ impl<'a> Lloyd<'a> {
                     {
                         let old = b.assign;
                         // Lane values are centroid numbers below 256.
-                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                        #[allow(clippy::cast_sign_loss)]
                         let assign = n as u32;
                         b.assign = assign;
                         if full {
@@ -749,7 +750,7 @@ mod tests {
         assert_eq!(scan(&c, p), (3, 1.0, 1.0));
         // Three points in the lanes of a short group, all at the tie.
         let lanes: Vec<[f32x8; 3]> = c.iter().map(|c| c.map(f32x8::splat)).collect();
-        assert_eq!(nearest_of_eight(&[p; 3], &lanes)[..3], [3.0; 3]);
+        assert_eq!(nearest_of_eight(&[p; 3], &lanes)[..3], [3; 3]);
         let walk = Neighbours::new(&c);
         // Walked from either of the two.
         assert_eq!(walk.nearest2(&c, p, 40, 1.0), (3, 1.0, 1.0));
