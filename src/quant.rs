@@ -536,27 +536,24 @@ fn cluster(
         Ok(())
     };
 
+    // Coarsest first. Seeding runs on the finest level k-means++ can afford (its cost is
+    // points × k × trials), or else on the coarsest: finer seeds find better optima at small
+    // k, where the choice of optimum matters most. So the levels are made finest first, and
+    // none coarser than the one seeding is made at all.
     let mut levels: Vec<Coarse> = Vec::new();
     if colours.len() > COARSE_MIN_DISTINCT {
-        // The levels are independent: build them side by side.
-        let built: Vec<Coarse> = COARSE_BITS
-            .par_iter()
-            .map(|&bits| Coarse::new(colours, counts, &points, bits))
-            .collect();
-        for level in built {
+        for &bits in COARSE_BITS.iter().rev() {
+            let level = Coarse::new(colours, counts, &points, bits);
             // A level must leave room for k distinct seeds and actually shrink the problem.
             if level.points.len() >= 4 * k && level.points.len() * 2 <= colours.len() {
-                levels.push(level);
+                let seeds_here = level.points.len() * k <= SEED_BUDGET;
+                levels.insert(0, level);
+                if seeds_here {
+                    break;
+                }
             }
         }
     }
-    // Seed on the finest level k-means++ can afford (its cost is points × k × trials): finer
-    // seeds find better optima at small k, where the choice of optimum matters most.
-    let first = levels
-        .iter()
-        .rposition(|l| l.points.len() * k <= SEED_BUDGET)
-        .unwrap_or(0);
-    levels.drain(..first);
 
     let level_data = |li: usize| -> (&[[f32; 3]], &[u32], f64) {
         match levels.get(li) {
