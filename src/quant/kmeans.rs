@@ -23,6 +23,28 @@ fn chunk_len(points: usize, k: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
     (points / (4 * threads)).clamp(256.max(k * 4), 1 << 13)
 }
+/// One assignment pass over the points in fixed chunks, side by side: `pass` updates a chunk's
+/// bounds and adds to the chunk's sums. The sums come back in chunk order.
+fn by_chunks(
+    bounds: &mut [Bound],
+    points: &[[f32; 3]],
+    weights: &[u32],
+    k: usize,
+    pass: impl Fn(&mut [Bound], &[[f32; 3]], &[u32], &mut Sums) + Sync,
+) -> Vec<Sums> {
+    let chunk = chunk_len(points.len(), k);
+    bounds
+        .par_chunks_mut(chunk)
+        .zip(points.par_chunks(chunk))
+        .zip(weights.par_chunks(chunk))
+        .map(|((bounds, points), weights)| {
+            let mut acc = Sums::zero(k);
+            pass(bounds, points, weights, &mut acc);
+            acc
+        })
+        .collect()
+}
+
 /// Width of the SIMD lanes (f32).
 const LANES: usize = 8;
 /// Padding centroids sit this far away so they are never nearest.
@@ -405,6 +427,17 @@ impl Sums {
         }
     }
 
+    /// Accounts for a point of weight `w` at `x` now in cluster `new`: on a full pass every
+    /// point is added; otherwise only one that left cluster `old` moves between the two.
+    fn record(&mut self, full: bool, old: u32, new: u32, x: [f32; 3], w: u32) {
+        if full {
+            self.put(new as usize, x, f64::from(w));
+        } else if new != old {
+            self.put(new as usize, x, f64::from(w));
+            self.put(old as usize, x, -f64::from(w));
+        }
+    }
+
     /// Adds point `x` with weight `w` (negative to take it away) to cluster `a`.
     fn put(&mut self, a: usize, x: [f32; 3], w: f64) {
         let xd = x.map(f64::from);
@@ -510,15 +543,13 @@ impl<'a> Lloyd<'a> {
             })
             .collect();
         let centroids = &self.centroids;
-        let chunk = chunk_len(self.points.len(), k);
         let full = self.sums.is_none();
-        let partial: Vec<Sums> = self
-            .bounds
-            .par_chunks_mut(chunk)
-            .zip(self.points.par_chunks(chunk))
-            .zip(self.weights.par_chunks(chunk))
-            .map(|((bounds, points), weights)| {
-                let mut acc = Sums::zero(k);
+        let partial = by_chunks(
+            &mut self.bounds,
+            self.points,
+            self.weights,
+            k,
+            |bounds, points, weights, acc| {
                 for ((b, &x), &w) in bounds.iter_mut().zip(points).zip(weights) {
                     let old = b.assign;
                     let a = old as usize;
@@ -537,16 +568,10 @@ impl<'a> Lloyd<'a> {
                             };
                         }
                     }
-                    if full {
-                        acc.put(b.assign as usize, x, f64::from(w));
-                    } else if b.assign != old {
-                        acc.put(b.assign as usize, x, f64::from(w));
-                        acc.put(old as usize, x, -f64::from(w));
-                    }
+                    acc.record(full, old, b.assign, x, w);
                 }
-                acc
-            })
-            .collect();
+            },
+        );
         self.neighbours = Some(walk);
         self.total(partial)
     }
@@ -559,15 +584,13 @@ impl<'a> Lloyd<'a> {
         let k = self.centroids.len();
         let centroids: Vec<[f32x8; 3]> =
             self.centroids.iter().map(|c| c.map(f32x8::splat)).collect();
-        let chunk = chunk_len(self.points.len(), k);
         let full = self.sums.is_none();
-        let partial: Vec<Sums> = self
-            .bounds
-            .par_chunks_mut(chunk)
-            .zip(self.points.par_chunks(chunk))
-            .zip(self.weights.par_chunks(chunk))
-            .map(|((bounds, points), weights)| {
-                let mut acc = Sums::zero(k);
+        let partial = by_chunks(
+            &mut self.bounds,
+            self.points,
+            self.weights,
+            k,
+            |bounds, points, weights, acc| {
                 for ((bounds, points), weights) in bounds
                     .chunks_mut(LANES)
                     .zip(points.chunks(LANES))
@@ -584,17 +607,11 @@ impl<'a> Lloyd<'a> {
                         #[allow(clippy::cast_sign_loss)]
                         let assign = n as u32;
                         b.assign = assign;
-                        if full {
-                            acc.put(assign as usize, x, f64::from(w));
-                        } else if assign != old {
-                            acc.put(assign as usize, x, f64::from(w));
-                            acc.put(old as usize, x, -f64::from(w));
-                        }
+                        acc.record(full, old, assign, x, w);
                     }
                 }
-                acc
-            })
-            .collect();
+            },
+        );
         self.total(partial)
     }
 
