@@ -18,10 +18,10 @@ use wide::f32x8;
 use super::color::dist2;
 
 /// Points per parallel chunk: small enough that a few thousand coarse bins still spread over
-/// the cores, large enough that per-chunk sums (k × 5 floats) stay cheap.
+/// the cores, large enough that per-chunk sums (k × 5 floats) stay cheap. By the point count
+/// alone, never the core count: how the sums are grouped decides their last bits.
 fn chunk_len(points: usize, k: usize) -> usize {
-    let threads = rayon::current_num_threads().max(1);
-    (points / (4 * threads)).clamp(256.max(k * 4), 1 << 13)
+    (points / 8).clamp(256.max(k * 4), 1 << 13)
 }
 /// One assignment pass over the points in fixed chunks, side by side: `pass` updates a chunk's
 /// bounds and adds to the chunk's sums. The sums come back in chunk order.
