@@ -338,11 +338,11 @@ fn quantize_in_pool(
     let width = pixels.width;
     let height = pixels.height;
     if params.dither && palette.len() > 1 {
-        let raw = remap::dither(width as usize, &pixels.rgb, &palette, params.space);
-        // Visible pixels only, as without dithering.
+        // Fully transparent pixels neither take nor spread error, and are not counted.
         let hidden = |p: usize| {
             shown.is_some() && pixels.alpha.as_ref().is_some_and(|a| a.get(p) == Some(&0))
         };
+        let raw = remap::dither(width as usize, &pixels.rgb, &hidden, &palette, params.space);
         let mut counts = vec![0u64; palette.len()];
         for (p, &entry) in raw.iter().enumerate() {
             if !hidden(p) {

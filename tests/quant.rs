@@ -311,3 +311,45 @@ fn transparent_pixels_take_no_part_in_the_palette() {
         }
     }
 }
+
+#[test]
+fn dithering_ignores_what_transparent_pixels_hide() {
+    // A gradient with a transparent band down the middle: whatever RGB the band hides, no
+    // visible pixel may change (its error must not spread into what is seen).
+    let (w, h) = (48u32, 24u32);
+    let hidden = |i: usize| (16..32).contains(&(i % w as usize));
+    let image = |fill: [u8; 3]| {
+        let rgb: Vec<[u8; 3]> = (0..(w * h) as usize)
+            .map(|i| {
+                if hidden(i) {
+                    fill
+                } else {
+                    let (x, y) = ((i % w as usize) as u8, (i / w as usize) as u8);
+                    [x * 5, y * 10, 128]
+                }
+            })
+            .collect();
+        let alpha = (0..rgb.len())
+            .map(|i| if hidden(i) { 0 } else { 255 })
+            .collect();
+        Pixels {
+            alpha: Some(alpha),
+            ..pixels(w, h, rgb)
+        }
+    };
+    let params = Params {
+        dither: true,
+        ..Params::new(8)
+    };
+    let dark = quantize(&image([0, 0, 0]), &params, &Control::none()).unwrap();
+    let light = quantize(&image([255, 255, 255]), &params, &Control::none()).unwrap();
+    assert_eq!(dark.palette, light.palette);
+    let seen = |q: &kquant::quant::Quantized| -> Vec<u8> {
+        (0..q.indices.len())
+            .filter(|&i| !hidden(i))
+            .map(|i| q.indices[i])
+            .collect()
+    };
+    assert_eq!(seen(&dark), seen(&light));
+    assert_eq!(dark.mse, light.mse);
+}

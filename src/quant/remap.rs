@@ -72,9 +72,12 @@ impl Nearest {
 
 /// Floyd–Steinberg error diffusion in serpentine order. The error is measured and diffused in
 /// sRGB, the space PSNR is measured in; the nearest entry is chosen in the clustering space.
+/// A `hidden` pixel (fully transparent) gets its own colour's nearest entry and takes no part
+/// in the diffusion: what it hides must not show in its visible neighbours.
 pub(crate) fn dither(
     width: usize,
     rgb: &[[u8; 3]],
+    hidden: &dyn Fn(usize) -> bool,
     palette: &[[u8; 3]],
     space: ColorSpace,
 ) -> Vec<u8> {
@@ -90,6 +93,11 @@ pub(crate) fn dither(
         let reverse = y % 2 == 1;
         for step in 0..width {
             let x = if reverse { width - 1 - step } else { step };
+            if hidden(y * width + x) {
+                // Unseen: its own nearest entry; it neither takes error nor passes any on.
+                out[y * width + x] = nearest.find(space.point(row[x]));
+                continue;
+            }
             let e = cur[x + 1];
             let want = [0, 1, 2].map(|c| (f32::from(row[x][c]) + e[c]).clamp(0.0, 255.0));
             let idx = nearest.find(space.point_f32(want));
