@@ -536,10 +536,10 @@ fn cluster(
         Ok(())
     };
 
-    // Coarsest first. Seeding runs on the finest level k-means++ can afford (its cost is
-    // points × k × trials), or else on the coarsest: finer seeds find better optima at small
-    // k, where the choice of optimum matters most. So the levels are made finest first, and
-    // none coarser than the one seeding is made at all.
+    // Seeding runs on the finest level k-means++ can afford (its cost is points × k × trials),
+    // or else on the coarsest: finer seeds find better optima at small k, where the choice of
+    // optimum matters most. So the levels are made finest first, none coarser than the one
+    // seeding is made at all, and `levels` ends coarsest first.
     let mut levels: Vec<Coarse> = Vec::new();
     if colours.len() > COARSE_MIN_DISTINCT {
         for &bits in COARSE_BITS.iter().rev() {
