@@ -712,29 +712,15 @@ fn widen(
             },
         )
         .collect();
-    let colours: Vec<[u8; 3]> = hidden.iter().map(|&i| colours[i]).collect();
-    for (&i, a) in hidden
-        .iter()
-        .zip(nearest_entries(&colours, &clustering.palette, space))
-    {
+    let nearest = remap::Nearest::new(&clustering.palette, space);
+    let found: Vec<u32> = hidden
+        .par_iter()
+        .map(|&i| u32::from(nearest.find(space.point(colours[i]))))
+        .collect();
+    for (&i, a) in hidden.iter().zip(found) {
         assign[i] = a;
     }
     assign
-}
-
-/// The nearest entry of `palette` for each of `colours`, in the clustering space.
-fn nearest_entries(colours: &[[u8; 3]], palette: &[[u8; 3]], space: ColorSpace) -> Vec<u32> {
-    let points: Vec<[f32; 3]> = colours.iter().map(|&c| space.point(c)).collect();
-    let weights = vec![1; points.len()];
-    let entries = palette.iter().map(|&c| space.point(c)).collect();
-    let mut lloyd = Lloyd::new(
-        &points,
-        &weights,
-        entries,
-        vec![Bound::UNKNOWN; points.len()],
-    );
-    lloyd.assign();
-    lloyd.bounds.iter().map(|b| b.assign).collect()
 }
 
 /// Called after each Lloyd step with the centroids and the error; `Err` stops the run.
