@@ -282,11 +282,13 @@ fn quantize_in_pool(
     // Fully transparent pixels are invisible: their RGB must not take palette entries, nor
     // count in the error or the shares. The colours are weighted by their visible pixels; each
     // colour, hidden ones too, still gets its nearest entry (the RGB planes are shown as is).
-    let shown = pixels
-        .alpha
-        .as_deref()
-        .filter(|alpha| alpha.contains(&0))
-        .map(|alpha| histogram.visible_counts(&pixels.rgb, alpha))
+    let hiding = pixels.alpha.as_deref().filter(|alpha| alpha.contains(&0));
+    // Counting the visible pixels needs the colours' positions, which a small image's remap
+    // needs too: made once.
+    let at = hiding.map(|_| histogram.positions());
+    let shown = hiding
+        .zip(at.as_ref())
+        .map(|(alpha, at)| histogram.visible_counts(at, &pixels.rgb, alpha))
         .filter(|counts| counts.iter().any(|&n| n > 0));
     let visible = shown.as_deref().map(|counts| histogram.recounted(counts));
     let weights: &[u32] = shown.as_deref().unwrap_or(&histogram.counts);
@@ -320,7 +322,7 @@ fn quantize_in_pool(
         let (c, (b, p)) = rayon::join(clustering, || {
             (
                 Buffer::prefaulted(pixels.len()),
-                small.then(|| histogram.positions()),
+                small.then(|| at.unwrap_or_else(|| histogram.positions())),
             )
         });
         (c, Some(b), p)

@@ -275,9 +275,8 @@ impl Positions {
 
 impl Histogram {
     /// For each colour, how many of the pixels of `rgb` (the pixels this histogram counted)
-    /// that have it are visible: their `alpha` is not zero.
-    pub(crate) fn visible_counts(&self, rgb: &[[u8; 3]], alpha: &[u8]) -> Vec<u32> {
-        let at = self.positions();
+    /// that have it are visible: their `alpha` is not zero. `at` is [`Histogram::positions`].
+    pub(crate) fn visible_counts(&self, at: &Positions, rgb: &[[u8; 3]], alpha: &[u8]) -> Vec<u32> {
         let mut counts = self.counts.clone();
         for (&c, _) in rgb.iter().zip(alpha).filter(|&(_, &a)| a == 0) {
             if let Some(n) = at.find(c).and_then(|i| counts.get_mut(i)) {
