@@ -49,14 +49,12 @@ pub use histogram::{Histogram, HistogramBuilder};
 pub use pixels::Pixels;
 
 use crate::buffer::Buffer;
-use coarse::Coarse;
+use coarse::{Coarse, LEVEL_BITS};
 use histogram::{key, run_starts};
 use kmeans::{Bound, Lloyd};
 
 /// Below this many distinct colours, seeding runs directly on them.
 const COARSE_MIN_DISTINCT: usize = 16_384;
-/// Bin resolutions (bits per channel) of the coarse levels, coarsest first.
-const COARSE_BITS: [u32; 2] = [5, 6];
 /// Largest points × k that seeding may run on.
 const SEED_BUDGET: usize = 1 << 18;
 /// Most k-means++ restarts on the seed level (fewer when points × k is large).
@@ -541,16 +539,25 @@ fn cluster(
     // Seeding runs on the finest level k-means++ can afford (its cost is points × k × trials),
     // or else on the coarsest: finer seeds find better optima at small k, where the choice of
     // optimum matters most. So the levels are made finest first, none coarser than the one
-    // seeding is made at all, and `levels` ends coarsest first.
+    // seeding is made at all, and `levels` ends coarsest first. In sRGB the histogram's bin
+    // sums give a level's points; a level is made from the colours only where the bin of
+    // every colour is needed (to carry bounds between levels) or the space is not sRGB.
+    let from_sums = space == ColorSpace::Srgb && !kmeans::uses_bounds(k);
     let mut levels: Vec<Coarse> = Vec::new();
     if colours.len() > COARSE_MIN_DISTINCT {
-        for &bits in COARSE_BITS.iter().rev() {
-            let level = Coarse::new(colours, counts, &points, bits);
+        for (l, &bits) in LEVEL_BITS.iter().enumerate().rev() {
+            let bins = histogram.bins.len(l);
             // A level must leave room for k distinct seeds and actually shrink the problem.
-            if level.points.len() >= 4 * k && level.points.len() * 2 <= colours.len() {
-                let seeds_here = level.points.len() * k <= SEED_BUDGET;
-                levels.insert(0, level);
-                if seeds_here {
+            if bins >= 4 * k && bins * 2 <= colours.len() {
+                levels.insert(
+                    0,
+                    if from_sums {
+                        Coarse::srgb(&histogram.bins, l)
+                    } else {
+                        Coarse::new(colours, counts, &points, bits)
+                    },
+                );
+                if bins * k <= SEED_BUDGET {
                     break;
                 }
             }

@@ -2,12 +2,135 @@
 //! each bin represented by the weighted mean of its colours (in the clustering space) and their
 //! total weight. k-means++ seeding and the first Lloyd iterations run here, on tens of thousands
 //! of bins instead of up to millions of distinct colours; the exact level then only polishes.
+//!
+//! In sRGB, a bin's mean is its integer sums over its weight. Those are summed while the
+//! histogram is counted ([`BinSums`]), as the colours of a few reds come out of the
+//! cache-resident counters, so such a level costs one step per bin and no pass over the
+//! colours. Only the bounds carried from level to level (k > 64) need the bin of every
+//! colour, and Oklab needs the means of transformed colours: those make a level from the
+//! colours ([`Coarse::new`]).
 
 use rayon::prelude::*;
 
 use super::histogram::run_starts;
 
-/// Bins at a given resolution, with the bin of every distinct colour.
+/// Bin resolutions (bits per channel) of the coarse levels, coarsest first.
+pub(crate) const LEVEL_BITS: [u32; 2] = [5, 6];
+
+/// For each coarse level, the integer sums of every bin, in order of first colour (the order
+/// [`Coarse::new`] numbers them in), in runs of consecutive colours summed apart.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BinSums {
+    levels: [Vec<Vec<Sums>>; 2],
+    /// Weighted squared norm of all the colours.
+    norm2: u64,
+}
+
+/// A bin's weighted red, green and blue sums and its weight: exact in any order, and below
+/// 2^53 for any image accepted, so their `f64`s are exact too.
+type Sums = [u64; 4];
+
+impl BinSums {
+    /// Number of bins of level `level` (an index into [`LEVEL_BITS`]).
+    pub fn len(&self, level: usize) -> usize {
+        self.levels[level].iter().map(Vec::len).sum()
+    }
+
+    /// Appends the sums of the colours that follow those already summed, from the first
+    /// colour of a red bin at every level.
+    pub fn push(&mut self, run: BinSums) {
+        let BinSums { levels, norm2 } = run;
+        for (all, part) in self.levels.iter_mut().zip(levels) {
+            all.extend(part);
+        }
+        self.norm2 += norm2;
+    }
+
+    /// The sums of `colours` with `counts`. The colours are sorted by packed RGB value, and
+    /// those of a red bin at any level are all here or none. `slots` is a (green, blue) table per level, all `u32::MAX` on entry
+    /// and on exit: bins never straddle a red bin, so each run of colours sharing one is
+    /// summed in a table small enough for the L1 cache.
+    pub fn of(colours: &[[u8; 3]], counts: &[u32], slots: &mut Slots) -> BinSums {
+        let norm2 = |c: [u8; 3]| c.map(|v| u64::from(v).pow(2)).iter().sum::<u64>();
+        let mut out = BinSums {
+            norm2: colours
+                .iter()
+                .zip(counts)
+                .map(|(&c, &w)| u64::from(w) * norm2(c))
+                .sum(),
+            ..BinSums::default()
+        };
+        for ((sums, slot), bits) in out.levels.iter_mut().zip(&mut slots.0).zip(LEVEL_BITS) {
+            let shift = 8 - bits;
+            // No more bins than colours; pages never written are never faulted in.
+            let mut part: Vec<Sums> = Vec::with_capacity(colours.len());
+            let mut from = 0;
+            while let Some(first) = colours.get(from) {
+                let red = first[0] >> shift;
+                let to = from + colours[from..].partition_point(|c| c[0] >> shift == red);
+                let first_bin = part.len();
+                slots.1.clear();
+                for (&c, &w) in colours[from..to].iter().zip(&counts[from..to]) {
+                    let key = (usize::from(c[1] >> shift) << bits) | usize::from(c[2] >> shift);
+                    let mut s = slot[key];
+                    if s == u32::MAX {
+                        // At most 2^21 bins.
+                        #[allow(clippy::cast_possible_truncation)]
+                        let next = (part.len() - first_bin) as u32;
+                        s = next;
+                        slot[key] = s;
+                        part.push([0; 4]);
+                        slots.1.push(key);
+                    }
+                    let w = u64::from(w);
+                    let e = &mut part[first_bin + s as usize];
+                    for (e, v) in e.iter_mut().zip([c[0], c[1], c[2], 1]) {
+                        *e += w * u64::from(v);
+                    }
+                }
+                for &key in &slots.1 {
+                    slot[key] = u32::MAX;
+                }
+                from = to;
+            }
+            sums.push(part);
+        }
+        out
+    }
+
+    /// [`BinSums::of`] for any sorted colours, the runs of each coarsest red bin side by side.
+    pub fn of_sorted(colours: &[[u8; 3]], counts: &[u32]) -> BinSums {
+        let shift = 8 - LEVEL_BITS[0];
+        let starts = run_starts(colours, 1 << LEVEL_BITS[0], |c| usize::from(c[0] >> shift));
+        let runs: Vec<BinSums> = starts
+            .par_windows(2)
+            .map_init(Slots::new, |slots, run| {
+                BinSums::of(&colours[run[0]..run[1]], &counts[run[0]..run[1]], slots)
+            })
+            .collect();
+        let mut all = BinSums::default();
+        for run in runs {
+            all.push(run);
+        }
+        all
+    }
+}
+
+/// Scratch for [`BinSums::of`]: a (green, blue) slot table per level, all `u32::MAX`
+/// between calls, and the slots used. Kept by a task from one run of colours to the next.
+pub(crate) struct Slots([Vec<u32>; 2], Vec<usize>);
+
+impl Slots {
+    pub fn new() -> Slots {
+        Slots(
+            LEVEL_BITS.map(|bits| vec![u32::MAX; 1 << (2 * bits)]),
+            Vec::new(),
+        )
+    }
+}
+
+/// Bins at a given resolution, with the bin of every distinct colour (empty when made from
+/// [`BinSums`]).
 pub(crate) struct Coarse {
     pub points: Vec<[f32; 3]>,
     pub weights: Vec<u32>,
@@ -134,9 +257,42 @@ fn slab(
     out
 }
 
+impl Coarse {
+    /// The sRGB level `level` (an index into [`LEVEL_BITS`]) from its sums: the same points,
+    /// weights and scatter as [`Coarse::new`] makes from the colours, without `bin_of`.
+    pub fn srgb(sums: &BinSums, level: usize) -> Coarse {
+        let bins = sums.len(level);
+        let mut coarse = Coarse {
+            points: Vec::with_capacity(bins),
+            weights: Vec::with_capacity(bins),
+            bin_of: Vec::new(),
+            scatter: 0.0,
+        };
+        let mut means_norm2 = 0.0;
+        for s in sums.levels[level].iter().flatten() {
+            // Exact: all below 2^53.
+            #[allow(clippy::cast_precision_loss)]
+            let [x, y, z, w] = s.map(|v| v as f64);
+            let m = [x / w, y / w, z / w];
+            means_norm2 += w * (m[0] * m[0] + m[1] * m[1] + m[2] * m[2]);
+            // Means of 8-bit values fit f32; bin weights are pixel counts, which fit u32.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            {
+                coarse.points.push(m.map(|v| v as f32));
+                coarse.weights.push(w as u32);
+            }
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let norm2 = sums.norm2 as f64;
+        coarse.scatter = (norm2 - means_norm2).max(0.0);
+        coarse
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quant::{Histogram, Pixels};
 
     #[test]
     fn bins_pool_colours_by_their_top_bits_in_order_of_first_colour() {
@@ -160,5 +316,48 @@ mod tests {
         // Bin 0: 1·(7.5²·2) + 3·(2.5²·2); bin 2: 8·25².
         let scatter = 1.0 * 112.5 + 3.0 * 12.5 + 8.0 * 625.0;
         assert!((c.scatter - scatter).abs() < 1e-6, "{}", c.scatter);
+    }
+
+    #[test]
+    fn srgb_levels_from_the_histograms_sums_match_levels_from_its_colours() {
+        // Clumps of colours of all sizes, some straddling bin edges, over every red.
+        let mut rng = super::super::rng::Rng::new(7);
+        let mut rgb = Vec::new();
+        for _ in 0..3000 {
+            let centre = rng.next_u64().to_le_bytes();
+            for _ in 0..rng.next_u64() % 40 {
+                let d = rng.next_u64().to_le_bytes();
+                rgb.push([0, 1, 2].map(|c| centre[c].saturating_add(d[c] % 9)));
+            }
+        }
+        let width = u32::try_from(rgb.len()).unwrap();
+        let pixels = Pixels {
+            width,
+            height: 1,
+            rgb: rgb.into(),
+            alpha: None,
+        };
+        let h = Histogram::new(&pixels);
+        let points: Vec<[f32; 3]> = h.colours.iter().map(|c| c.map(f32::from)).collect();
+        let resummed = BinSums::of_sorted(&h.colours, &h.counts);
+        for (level, bits) in LEVEL_BITS.into_iter().enumerate() {
+            let want = Coarse::new(&h.colours, &h.counts, &points, bits);
+            assert!(
+                want.points.len() > 1000,
+                "{bits} bits: {}",
+                want.points.len()
+            );
+            for sums in [&h.bins, &resummed] {
+                let got = Coarse::srgb(sums, level);
+                assert_eq!(got.points, want.points, "{bits} bits");
+                assert_eq!(got.weights, want.weights, "{bits} bits");
+                assert!(
+                    (got.scatter - want.scatter).abs() <= 1e-9 * want.scatter,
+                    "{bits} bits: {} against {}",
+                    got.scatter,
+                    want.scatter
+                );
+            }
+        }
     }
 }

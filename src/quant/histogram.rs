@@ -13,6 +13,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use rayon::prelude::*;
 
 use super::Pixels;
+use super::coarse::{BinSums, LEVEL_BITS, Slots};
 use crate::buffer::Buffer;
 
 /// Most pixels per parallel chunk of the bucketing pass.
@@ -30,6 +31,8 @@ pub struct Histogram {
     pub(crate) colours: Vec<[u8; 3]>,
     pub(crate) counts: Vec<u32>,
     pixels: usize,
+    /// The sums of the colours' bins at each coarse level.
+    pub(crate) bins: BinSums,
 }
 
 impl Histogram {
@@ -175,59 +178,86 @@ fn count(slabs: Vec<Slab>, bands: &[Band]) -> Histogram {
     // Count each red bucket in a cache-resident table, marking the slots used in a bitmap:
     // reading the colours off its set bits gives them in order without scanning all 65 536
     // counters or sorting the slots used (either dominated small images), and marking is
-    // branch-free where testing a counter for its first use was a mispredicted jump.
-    let per_red: Vec<(Vec<[u8; 3]>, Vec<u32>)> = (0..=255u8)
+    // branch-free where testing a counter for its first use was a mispredicted jump. The
+    // reds of one coarsest bin go together, so their colours are binned while still cached.
+    let reds_per_part = 1usize << (8 - LEVEL_BITS[0]);
+    let parts: Vec<Part> = (0..256 / reds_per_part)
         .into_par_iter()
         // Every task rayon splits off zeroes a fresh 256 KiB table: at most 8 tasks, not one
         // per red (that zeroing was 10 MB for a 0.27 MP photo, 3.5% of its instructions).
-        .with_min_len(32)
+        .with_min_len(32 / reds_per_part)
         .map_init(
-            || (vec![0u32; 1 << 16], vec![0u64; 1 << 10]),
-            |(table, used), r| {
-                let r_at = usize::from(r);
-                for band in bands {
-                    let from = band.at + band.starts[r_at];
-                    let to = band.at + band.starts[r_at + 1];
-                    let gbs = bucketed(band).and_then(|slab| slab.get(from..to));
-                    for &gb in gbs.unwrap_or_default() {
-                        let gb = usize::from(gb);
-                        table[gb] += 1;
-                        used[gb >> 6] |= 1 << (gb & 63);
+            || (vec![0u32; 1 << 16], vec![0u64; 1 << 10], Slots::new()),
+            |(table, used, slots), part| {
+                let reds = part * reds_per_part..(part + 1) * reds_per_part;
+                // Room for as many colours as there are pixels: no copying as the lists grow,
+                // and the pages never written are never faulted in.
+                let most: usize = bands
+                    .iter()
+                    .map(|b| b.starts[reds.end] - b.starts[reds.start])
+                    .sum();
+                let mut colours = Vec::with_capacity(most);
+                let mut counts = Vec::with_capacity(most);
+                for r in reds {
+                    for band in bands {
+                        let from = band.at + band.starts[r];
+                        let to = band.at + band.starts[r + 1];
+                        let gbs = bucketed(band).and_then(|slab| slab.get(from..to));
+                        for &gb in gbs.unwrap_or_default() {
+                            let gb = usize::from(gb);
+                            table[gb] += 1;
+                            used[gb >> 6] |= 1 << (gb & 63);
+                        }
+                    }
+                    // r < 256.
+                    #[allow(clippy::cast_possible_truncation)]
+                    let r = r as u8;
+                    for (at, word) in used.iter_mut().enumerate() {
+                        let mut bits = std::mem::take(word);
+                        while bits != 0 {
+                            let gb = (at << 6) | bits.trailing_zeros() as usize;
+                            bits &= bits - 1;
+                            // gb < 2^16.
+                            #[allow(clippy::cast_possible_truncation)]
+                            let [g, b] = (gb as u16).to_be_bytes();
+                            colours.push([r, g, b]);
+                            counts.push(std::mem::take(&mut table[gb]));
+                        }
                     }
                 }
-                let n = used.iter().map(|w| w.count_ones() as usize).sum();
-                let mut colours = Vec::with_capacity(n);
-                let mut counts = Vec::with_capacity(n);
-                for (at, word) in used.iter_mut().enumerate() {
-                    let mut bits = std::mem::take(word);
-                    while bits != 0 {
-                        let gb = (at << 6) | bits.trailing_zeros() as usize;
-                        bits &= bits - 1;
-                        // gb < 2^16.
-                        #[allow(clippy::cast_possible_truncation)]
-                        let [g, b] = (gb as u16).to_be_bytes();
-                        colours.push([r, g, b]);
-                        counts.push(std::mem::take(&mut table[gb]));
-                    }
+                let bins = BinSums::of(&colours, &counts, slots);
+                Part {
+                    colours,
+                    counts,
+                    bins,
                 }
-                (colours, counts)
             },
         )
         .collect();
     // Freed before the colours are gathered, lowering the peak.
     drop(slabs);
-    let total: usize = per_red.iter().map(|p| p.0.len()).sum();
+    let total: usize = parts.iter().map(|p| p.colours.len()).sum();
     let mut colours = Vec::with_capacity(total);
     let mut counts = Vec::with_capacity(total);
-    for (c, n) in per_red {
-        colours.extend_from_slice(&c);
-        counts.extend_from_slice(&n);
+    let mut bins = BinSums::default();
+    for p in parts {
+        colours.extend_from_slice(&p.colours);
+        counts.extend_from_slice(&p.counts);
+        bins.push(p.bins);
     }
     Histogram {
         colours,
         counts,
         pixels,
+        bins,
     }
+}
+
+/// The colours of a run of reds, sorted, with their counts and bins.
+struct Part {
+    colours: Vec<[u8; 3]>,
+    counts: Vec<u32>,
+    bins: BinSums,
 }
 
 /// Where each colour sits in a [`Histogram`]'s sorted colours, for remapping pixels: for each
@@ -296,10 +326,12 @@ impl Histogram {
             .map(|(&c, &n)| (c, n))
             .unzip();
         let pixels = counts.iter().map(|&n| n as usize).sum();
+        let bins = BinSums::of_sorted(&colours, &counts);
         Histogram {
             colours,
             counts,
             pixels,
+            bins,
         }
     }
 
