@@ -294,9 +294,8 @@ fn quantize_in_pool(
     let clustering = || -> Result<Clustering, Cancelled> {
         let weighted = visible.as_ref().unwrap_or(histogram);
         let mut clustering = if weighted.distinct() <= k {
-            // Few enough colours: keep them all, lossless. Indices fit u32 (< 2^24 colours).
-            #[allow(clippy::cast_possible_truncation)]
-            let assign = (0..weighted.distinct() as u32).collect();
+            // Few enough colours: keep them all, lossless. Indices fit u8 (at most k ≤ 256).
+            let assign = (0..=u8::MAX).take(weighted.distinct()).collect();
             Clustering {
                 palette: weighted.colours.clone(),
                 assign,
@@ -332,7 +331,7 @@ fn quantize_in_pool(
     } = clustering?;
     let mut counts = vec![0u64; palette.len()];
     for (&a, &c) in assign.iter().zip(weights) {
-        counts[a as usize] += u64::from(c);
+        counts[usize::from(a)] += u64::from(c);
     }
     let (palette, counts, lut) = compact(&palette, &counts);
     let width = pixels.width;
@@ -380,7 +379,7 @@ fn quantize_in_pool(
             iterations,
         });
     }
-    let colour_index: Vec<u8> = assign.iter().map(|&a| lut[a as usize]).collect();
+    let colour_index: Vec<u8> = assign.iter().map(|&a| lut[usize::from(a)]).collect();
     let mut indices = buffer.unwrap_or_else(|| Buffer::prefaulted(pixels.len()));
     if small {
         let at = positions.unwrap_or_else(|| histogram.positions());
@@ -495,7 +494,7 @@ fn compact(palette: &[[u8; 3]], counts: &[u64]) -> (Vec<[u8; 3]>, Vec<u64>, Vec<
 /// colour, and the iterations run.
 struct Clustering {
     palette: Vec<[u8; 3]>,
-    assign: Vec<u32>,
+    assign: Vec<u8>,
     iterations: u32,
 }
 
@@ -590,7 +589,7 @@ fn cluster(
     let mut rng = rng::Rng::new(params.seed);
     let mut lloyd = if restarts == 1 {
         let init = seed::kmeans_pp(sp, sw, k, &mut rng, &cancelled)?;
-        let mut lloyd = Lloyd::new(sp, sw, init, vec![Bound::UNKNOWN; sp.len()]);
+        let mut lloyd = Lloyd::new(sp, sw, init);
         converge(
             &mut lloyd,
             cap_of(0),
@@ -632,7 +631,7 @@ fn cluster(
         let runs = inits
             .into_par_iter()
             .map(|init| {
-                let mut lloyd = Lloyd::new(sp, sw, init, vec![Bound::UNKNOWN; sp.len()]);
+                let mut lloyd = Lloyd::new(sp, sw, init);
                 let mut silent = silent;
                 let run = converge(&mut lloyd, trial, params.epsilon, &mut silent)?;
                 Ok((run, lloyd))
@@ -663,8 +662,9 @@ fn cluster(
 
     for li in 1..=levels.len() {
         let (lp, lw, scatter) = level_data(li);
-        // Only the bounded search reads bounds; the scan measures every point anyway.
-        let bounds = if kmeans::uses_bounds(k) {
+        // Only the bounded search reads bounds; the scan measures every point anyway. (By the
+        // centroids found: a seeding short of k may leave few enough to scan.)
+        let known = kmeans::uses_bounds(lloyd.centroids.len()).then(|| {
             lloyd.settle();
             let prev = &levels[li - 1];
             let parent = parent_bins(
@@ -672,11 +672,9 @@ fn cluster(
                 levels.get(li).map(|l| &l.bin_of[..]),
                 lp.len(),
             );
-            transfer(&lloyd.bounds, &prev.points, lp, &parent)
-        } else {
-            vec![Bound::UNKNOWN; lp.len()]
-        };
-        lloyd = lloyd.into_level(lp, lw, bounds);
+            transfer(&lloyd.labels, &lloyd.bounds, &prev.points, lp, &parent)
+        });
+        lloyd = lloyd.into_level(lp, lw, known);
         converge(
             &mut lloyd,
             cap_of(li),
@@ -689,10 +687,9 @@ fn cluster(
     let rounded: Vec<[f32; 3]> = palette.iter().map(|&c| space.point(c)).collect();
     lloyd.move_to(&rounded);
     lloyd.assign();
-    let assign = lloyd.bounds.iter().map(|b| b.assign).collect();
     Ok(Clustering {
         palette,
-        assign,
+        assign: lloyd.labels,
         iterations,
     })
 }
@@ -705,10 +702,10 @@ fn widen(
     shown: &[u32],
     clustering: &Clustering,
     space: ColorSpace,
-) -> Vec<u32> {
+) -> Vec<u8> {
     let mut clustered = clustering.assign.iter();
     let mut hidden = Vec::new();
-    let mut assign: Vec<u32> = shown
+    let mut assign: Vec<u8> = shown
         .iter()
         .enumerate()
         .map(
@@ -722,9 +719,9 @@ fn widen(
         )
         .collect();
     let nearest = remap::Nearest::new(&clustering.palette, space);
-    let found: Vec<u32> = hidden
+    let found: Vec<u8> = hidden
         .par_iter()
-        .map(|&i| u32::from(nearest.find(space.point(colours[i]))))
+        .map(|&i| nearest.find(space.point(colours[i])))
         .collect();
     for (&i, a) in hidden.iter().zip(found) {
         assign[i] = a;
@@ -790,22 +787,24 @@ fn parent_bins(prev_bin_of: &[u32], next_bin_of: Option<&[u32]>, next_len: usize
 /// upper grows by `r`, the lower (to every other centroid) shrinks by `r`. A point still inside
 /// them keeps its centroid without a distance computed.
 fn transfer(
+    prev_labels: &[u8],
     prev: &[Bound],
     prev_points: &[[f32; 3]],
     points: &[[f32; 3]],
     parent: &[u32],
-) -> Vec<Bound> {
+) -> (Vec<u8>, Vec<Bound>) {
     points
         .par_iter()
         .zip(parent.par_iter())
         .map(|(&p, &b)| {
-            let pb = prev[b as usize];
-            let r = dist2(p, prev_points[b as usize]).sqrt();
-            Bound {
-                assign: pb.assign,
+            let b = b as usize;
+            let pb = prev[b];
+            let r = dist2(p, prev_points[b]).sqrt();
+            let bound = Bound {
                 upper: pb.upper + r,
                 lower: (pb.lower - r).max(0.0),
-            }
+            };
+            (prev_labels[b], bound)
         })
-        .collect()
+        .unzip()
 }

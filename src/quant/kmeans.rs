@@ -11,6 +11,7 @@
 //! Sums are accumulated per fixed-size chunk and reduced in chunk order, so results do not depend
 //! on how rayon schedules the chunks.
 
+use rayon::iter::Either;
 use rayon::prelude::*;
 
 use wide::f32x8;
@@ -24,22 +25,35 @@ fn chunk_len(points: usize, k: usize) -> usize {
     (points / 8).clamp(256.max(k * 4), 1 << 13)
 }
 /// One assignment pass over the points in fixed chunks, side by side: `pass` updates a chunk's
-/// bounds and adds to the chunk's sums. The sums come back in chunk order.
+/// labels and bounds (empty chunks when there are none) and adds to the chunk's sums. The sums
+/// come back in chunk order.
 fn by_chunks(
+    labels: &mut [u8],
     bounds: &mut [Bound],
     points: &[[f32; 3]],
     weights: &[u32],
     k: usize,
-    pass: impl Fn(&mut [Bound], &[[f32; 3]], &[u32], &mut Sums) + Sync,
+    pass: impl Fn(&mut [u8], &mut [Bound], &[[f32; 3]], &[u32], &mut Sums) + Sync,
 ) -> Vec<Sums> {
     let chunk = chunk_len(points.len(), k);
-    bounds
+    let bounds = if bounds.is_empty() {
+        let chunks = points.len().div_ceil(chunk);
+        Either::Right(
+            (0..chunks)
+                .into_par_iter()
+                .map(|_| <&mut [Bound]>::default()),
+        )
+    } else {
+        Either::Left(bounds.par_chunks_mut(chunk))
+    };
+    labels
         .par_chunks_mut(chunk)
+        .zip(bounds)
         .zip(points.par_chunks(chunk))
         .zip(weights.par_chunks(chunk))
-        .map(|((bounds, points), weights)| {
+        .map(|(((labels, bounds), points), weights)| {
             let mut acc = Sums::zero(k);
-            pass(bounds, points, weights, &mut acc);
+            pass(labels, bounds, points, weights, &mut acc);
             acc
         })
         .collect()
@@ -51,10 +65,10 @@ const LANES: usize = 8;
 const FAR: f32 = 1.0e18;
 const INF: f32 = f32::INFINITY;
 
-/// Per-point state: assigned centroid and Hamerly's two bounds (plain distances, not squared).
+/// Hamerly's two bounds of a point (plain distances, not squared): on the distance to its
+/// centroid, and to any other.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Bound {
-    pub assign: u32,
     pub upper: f32,
     pub lower: f32,
 }
@@ -62,7 +76,6 @@ pub(crate) struct Bound {
 impl Bound {
     /// Nothing known yet: the first pass computes the exact assignment.
     pub const UNKNOWN: Bound = Bound {
-        assign: 0,
         upper: INF,
         lower: 0.0,
     };
@@ -429,12 +442,12 @@ impl Sums {
 
     /// Accounts for a point of weight `w` at `x` now in cluster `new`: on a full pass every
     /// point is added; otherwise only one that left cluster `old` moves between the two.
-    fn record(&mut self, full: bool, old: u32, new: u32, x: [f32; 3], w: u32) {
+    fn record(&mut self, full: bool, old: u8, new: u8, x: [f32; 3], w: u32) {
         if full {
-            self.put(new as usize, x, f64::from(w));
+            self.put(usize::from(new), x, f64::from(w));
         } else if new != old {
-            self.put(new as usize, x, f64::from(w));
-            self.put(old as usize, x, -f64::from(w));
+            self.put(usize::from(new), x, f64::from(w));
+            self.put(usize::from(old), x, -f64::from(w));
         }
     }
 
@@ -464,6 +477,9 @@ pub(crate) struct Lloyd<'a> {
     points: &'a [[f32; 3]],
     weights: &'a [u32],
     pub centroids: Vec<[f32; 3]>,
+    /// Each point's centroid (k ≤ 256).
+    pub labels: Vec<u8>,
+    /// Each point's bounds, where the search keeps them ([`uses_bounds`]); empty otherwise.
     pub bounds: Vec<Bound>,
     /// How far each centroid moved since the bounds were last brought up to date.
     pending: Vec<f32>,
@@ -475,19 +491,33 @@ pub(crate) struct Lloyd<'a> {
 }
 
 impl<'a> Lloyd<'a> {
-    pub fn new(
+    /// A run from `centroids`, nothing known yet of where the points belong.
+    pub fn new(points: &'a [[f32; 3]], weights: &'a [u32], centroids: Vec<[f32; 3]>) -> Lloyd<'a> {
+        let bounds = if uses_bounds(centroids.len()) {
+            vec![Bound::UNKNOWN; points.len()]
+        } else {
+            Vec::new()
+        };
+        Lloyd::starting(points, weights, centroids, (vec![0; points.len()], bounds))
+    }
+
+    /// A run from `centroids` with the points' labels and bounds (as [`Lloyd::labels`] and
+    /// [`Lloyd::bounds`]) already known.
+    fn starting(
         points: &'a [[f32; 3]],
         weights: &'a [u32],
         centroids: Vec<[f32; 3]>,
-        bounds: Vec<Bound>,
+        (labels, bounds): (Vec<u8>, Vec<Bound>),
     ) -> Lloyd<'a> {
         debug_assert_eq!(points.len(), weights.len());
-        debug_assert_eq!(points.len(), bounds.len());
+        debug_assert_eq!(points.len(), labels.len());
+        debug_assert!(bounds.is_empty() || points.len() == bounds.len());
         let pending = vec![0.0; centroids.len()];
         Lloyd {
             points,
             weights,
             centroids,
+            labels,
             bounds,
             pending,
             sums: None,
@@ -496,14 +526,17 @@ impl<'a> Lloyd<'a> {
     }
 
     /// A run on the points of another level from this run's centroids, keeping what only
-    /// depends on them.
+    /// depends on them; `known` as for [`Lloyd::starting`], or nothing known.
     pub fn into_level<'b>(
         self,
         points: &'b [[f32; 3]],
         weights: &'b [u32],
-        bounds: Vec<Bound>,
+        known: Option<(Vec<u8>, Vec<Bound>)>,
     ) -> Lloyd<'b> {
-        let mut next = Lloyd::new(points, weights, self.centroids, bounds);
+        let mut next = match known {
+            Some(known) => Lloyd::starting(points, weights, self.centroids, known),
+            None => Lloyd::new(points, weights, self.centroids),
+        };
         next.neighbours = self.neighbours;
         next
     }
@@ -545,14 +578,16 @@ impl<'a> Lloyd<'a> {
         let centroids = &self.centroids;
         let full = self.sums.is_none();
         let partial = by_chunks(
+            &mut self.labels,
             &mut self.bounds,
             self.points,
             self.weights,
             k,
-            |bounds, points, weights, acc| {
-                for ((b, &x), &w) in bounds.iter_mut().zip(points).zip(weights) {
-                    let old = b.assign;
-                    let a = old as usize;
+            |labels, bounds, points, weights, acc| {
+                for (((label, b), &x), &w) in labels.iter_mut().zip(bounds).zip(points).zip(weights)
+                {
+                    let old = *label;
+                    let a = usize::from(old);
                     let [grow, drop, half_sep] = shift[a];
                     b.upper += grow;
                     b.lower -= drop;
@@ -561,14 +596,15 @@ impl<'a> Lloyd<'a> {
                         b.upper = dist2(x, centroids[a]).sqrt();
                         if b.upper > m {
                             let (j, d1, d2) = walk.nearest2(centroids, x, a, b.upper);
+                            // A centroid number, below k ≤ 256.
+                            *label = u8::try_from(j).unwrap_or(u8::MAX);
                             *b = Bound {
-                                assign: j,
                                 upper: d1.sqrt(),
                                 lower: d2.sqrt(),
                             };
                         }
                     }
-                    acc.record(full, old, b.assign, x, w);
+                    acc.record(full, old, *label, x, w);
                 }
             },
         );
@@ -586,28 +622,29 @@ impl<'a> Lloyd<'a> {
             self.centroids.iter().map(|c| c.map(f32x8::splat)).collect();
         let full = self.sums.is_none();
         let partial = by_chunks(
-            &mut self.bounds,
+            &mut self.labels,
+            &mut [],
             self.points,
             self.weights,
             k,
-            |bounds, points, weights, acc| {
-                for ((bounds, points), weights) in bounds
+            |labels, _, points, weights, acc| {
+                for ((labels, points), weights) in labels
                     .chunks_mut(LANES)
                     .zip(points.chunks(LANES))
                     .zip(weights.chunks(LANES))
                 {
                     let nearest = nearest_of_eight(points, &centroids);
-                    for ((b, &x), (&w, &n)) in bounds
+                    for ((label, &x), (&w, &n)) in labels
                         .iter_mut()
                         .zip(points)
                         .zip(weights.iter().zip(&nearest))
                     {
-                        let old = b.assign;
+                        let old = *label;
                         // Lane values are centroid numbers below 256.
-                        #[allow(clippy::cast_sign_loss)]
-                        let assign = n as u32;
-                        b.assign = assign;
-                        acc.record(full, old, assign, x, w);
+                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                        let new = n as u8;
+                        *label = new;
+                        acc.record(full, old, new, x, w);
                     }
                 }
             },
@@ -670,16 +707,16 @@ impl<'a> Lloyd<'a> {
         }
     }
 
-    /// The `n` points with the largest weighted distance to their centroid (by the upper bound,
-    /// which is exact for any point examined this pass), highest first, ties by index.
+    /// The `n` points with the largest weighted distance to their centroid, highest first, ties
+    /// by index.
     fn costliest(&self, n: usize) -> Vec<usize> {
         let mut scored: Vec<(f64, usize)> = self
-            .bounds
+            .labels
             .iter()
             .zip(self.weights)
             .enumerate()
-            .map(|(i, (b, &w))| {
-                let d = f64::from(dist2(self.points[i], self.centroids[b.assign as usize]));
+            .map(|(i, (&a, &w))| {
+                let d = f64::from(dist2(self.points[i], self.centroids[usize::from(a)]));
                 (f64::from(w) * d, i)
             })
             .collect();
@@ -691,10 +728,13 @@ impl<'a> Lloyd<'a> {
     pub fn settle(&mut self) {
         let max1 = self.pending.iter().copied().fold(0.0, f32::max);
         let pending = &self.pending;
-        self.bounds.par_iter_mut().for_each(|b| {
-            b.upper += pending[b.assign as usize];
-            b.lower = (b.lower - max1).max(0.0);
-        });
+        self.bounds
+            .par_iter_mut()
+            .zip(&self.labels)
+            .for_each(|(b, &a)| {
+                b.upper += pending[usize::from(a)];
+                b.lower = (b.lower - max1).max(0.0);
+            });
         self.pending.fill(0.0);
     }
 }
@@ -742,12 +782,12 @@ mod tests {
         let weights: Vec<u32> = (0..5000).map(|i| 1 + (i % 7)).collect();
         for kk in [5usize, 37, 200] {
             let init: Vec<[f32; 3]> = points[..kk].to_vec();
-            let mut l = Lloyd::new(&points, &weights, init, vec![Bound::UNKNOWN; points.len()]);
+            let mut l = Lloyd::new(&points, &weights, init);
             let mut last = f64::INFINITY;
             for _ in 0..30 {
                 let before = l.centroids.clone();
                 let s = l.step();
-                let got: Vec<u32> = l.bounds.iter().map(|b| b.assign).collect();
+                let got: Vec<u32> = l.labels.iter().map(|&a| u32::from(a)).collect();
                 let want = brute(&points, &before);
                 let differ = got.iter().zip(&want).filter(|(a, b)| a != b).count();
                 assert_eq!(differ, 0, "bounded assignment differs from brute force");
