@@ -51,7 +51,7 @@ pub use pixels::Pixels;
 use crate::buffer::Buffer;
 use coarse::{Coarse, LEVEL_BITS};
 use histogram::{key, run_starts};
-use kmeans::{Bound, Lloyd};
+use kmeans::{Bound, Lloyd, Point};
 
 /// Below this many distinct colours, seeding runs directly on them.
 const COARSE_MIN_DISTINCT: usize = 16_384;
@@ -510,13 +510,32 @@ fn cluster(
     params: &Params,
     control: &Control,
 ) -> Result<Clustering, Cancelled> {
+    let colours = &histogram.colours;
+    match params.space {
+        // The colours' own bytes are their sRGB coordinates: no copy as floats (a megabyte of
+        // fresh memory for a 0.27 MP photo, the 13 MP one's 419 000 colours five).
+        ColorSpace::Srgb => cluster_on(histogram, colours, k, params, control),
+        ColorSpace::Oklab => {
+            // Megabytes of fresh memory for a big image: in huge pages, as the other
+            // per-image buffers.
+            let mut points: Buffer<[f32; 3]> = Buffer::zeroed(colours.len());
+            map_into(&mut points, colours, |c| ColorSpace::Oklab.point(c));
+            cluster_on(histogram, &points, k, params, control)
+        }
+    }
+}
+
+/// [`cluster`] with `points`, the distinct colours in the clustering space.
+fn cluster_on<P: Point>(
+    histogram: &Histogram,
+    points: &[P],
+    k: usize,
+    params: &Params,
+    control: &Control,
+) -> Result<Clustering, Cancelled> {
     let space = params.space;
     let colours = &histogram.colours;
     let counts = &histogram.counts;
-    // A big image's points are megabytes of fresh memory: in huge pages, as the other
-    // per-image buffers (the 13 MP photo's 419 000 colours: ~1 200 page faults fewer).
-    let mut points: Buffer<[f32; 3]> = Buffer::zeroed(colours.len());
-    map_into(&mut points, colours, |c| space.point(c));
     let cancelled = || control.is_cancelled();
     let mut iterations = 0u32;
     let mut report = |centroids: &[[f32; 3]], inertia: f64| -> Result<(), Cancelled> {
@@ -553,7 +572,7 @@ fn cluster(
                     if from_sums {
                         Coarse::srgb(&histogram.bins, l)
                     } else {
-                        Coarse::new(colours, counts, &points, bits)
+                        Coarse::new(colours, counts, points, bits)
                     },
                 );
                 if bins * k <= SEED_BUDGET {
@@ -563,18 +582,11 @@ fn cluster(
         }
     }
 
-    let level_data = |li: usize| -> (&[[f32; 3]], &[u32], f64) {
-        match levels.get(li) {
-            Some(l) => (&l.points[..], &l.weights[..], l.scatter),
-            None => (&points[..], &counts[..], 0.0),
-        }
-    };
-    let cap_of = |li: usize| {
-        if li < levels.len() || levels.is_empty() {
-            params.max_iterations
-        } else {
-            params.max_iterations.min(EXACT_ITERATIONS)
-        }
+    // Seeding takes points as floats: the colours' own, when no level is coarse enough.
+    let exact_f32 = P::floats(if levels.is_empty() { points } else { &[] });
+    let (sp, sw, scatter) = match levels.first() {
+        Some(l) => (&l.points[..], &l.weights[..], l.scatter),
+        None => (&exact_f32[..], &counts[..], 0.0),
     };
 
     // Several k-means++ restarts on the seed level when it is cheap: k-means only finds a local
@@ -584,7 +596,6 @@ fn cluster(
     // are drawn in turn from one generator; the runs then go side by side, so the cores share
     // whole runs rather than fork-joining every small step. Restarts report nothing (their
     // errors are not one descending sequence).
-    let (sp, sw, scatter) = level_data(0);
     let restarts = (SEED_BUDGET * 4 / (sp.len() * k).max(1)).clamp(1, MAX_RESTARTS);
     let mut rng = rng::Rng::new(params.seed);
     let mut lloyd = if restarts == 1 {
@@ -592,7 +603,7 @@ fn cluster(
         let mut lloyd = Lloyd::new(sp, sw, init);
         converge(
             &mut lloyd,
-            cap_of(0),
+            params.max_iterations,
             params.epsilon,
             &mut |c: &[[f32; 3]], e| report(c, e + scatter),
         )?;
@@ -627,7 +638,7 @@ fn cluster(
                 Ok(())
             }
         };
-        let trial = cap_of(0).min(TRIAL_ITERATIONS);
+        let trial = params.max_iterations.min(TRIAL_ITERATIONS);
         let runs = inits
             .into_par_iter()
             .map(|init| {
@@ -652,7 +663,7 @@ fn cluster(
         if !run.converged {
             converge(
                 &mut lloyd,
-                cap_of(0) - trial,
+                params.max_iterations - trial,
                 params.epsilon,
                 &mut |c: &[[f32; 3]], e| report(c, e + scatter),
             )?;
@@ -660,38 +671,63 @@ fn cluster(
         lloyd
     };
 
-    for li in 1..=levels.len() {
-        let (lp, lw, scatter) = level_data(li);
-        // Only the bounded search reads bounds; the scan measures every point anyway. (By the
-        // centroids found: a seeding short of k may leave few enough to scan.)
-        let known = kmeans::uses_bounds(lloyd.centroids.len()).then(|| {
-            lloyd.settle();
-            let prev = &levels[li - 1];
-            let parent = parent_bins(
-                &prev.bin_of,
-                levels.get(li).map(|l| &l.bin_of[..]),
-                lp.len(),
-            );
-            transfer(&lloyd.labels, &lloyd.bounds, &prev.points, lp, &parent)
-        });
-        lloyd = lloyd.into_level(lp, lw, known);
+    for li in 1..levels.len() {
+        let level = &levels[li];
+        let (lp, lw) = (&level.points[..], &level.weights[..]);
+        lloyd = next_level(lloyd, &levels[li - 1], Some(&level.bin_of), lp, lw);
         converge(
             &mut lloyd,
-            cap_of(li),
+            params.max_iterations,
             params.epsilon,
-            &mut |c: &[[f32; 3]], e| report(c, e + scatter),
+            &mut |c: &[[f32; 3]], e| report(c, e + level.scatter),
         )?;
     }
-    // Round to what the PNG can hold, then give every colour its nearest rounded entry.
+    let (palette, assign) = match levels.last() {
+        None => finish(lloyd, space),
+        Some(last) => {
+            let mut exact = next_level(lloyd, last, None, points, counts);
+            converge(
+                &mut exact,
+                params.max_iterations.min(EXACT_ITERATIONS),
+                params.epsilon,
+                &mut report,
+            )?;
+            finish(exact, space)
+        }
+    };
+    Ok(Clustering {
+        palette,
+        assign,
+        iterations,
+    })
+}
+
+/// A run on the level after `prev` (`next_bin_of` its bins; `None` for the distinct colours
+/// themselves) from where `lloyd` left `prev`: bounds are carried over where its search keeps
+/// them. (By the centroids found: a seeding short of k may leave few enough to scan.)
+fn next_level<'b, Q: Point>(
+    mut lloyd: Lloyd<'_>,
+    prev: &Coarse,
+    next_bin_of: Option<&[u32]>,
+    points: &'b [Q],
+    weights: &'b [u32],
+) -> Lloyd<'b, Q> {
+    let known = kmeans::uses_bounds(lloyd.centroids.len()).then(|| {
+        lloyd.settle();
+        let parent = parent_bins(&prev.bin_of, next_bin_of, points.len());
+        transfer(&lloyd.labels, &lloyd.bounds, &prev.points, points, &parent)
+    });
+    lloyd.into_level(points, weights, known)
+}
+
+/// Rounds the centroids to what the PNG can hold, then gives every point its nearest rounded
+/// entry: the palette and each point's entry.
+fn finish<P: Point>(mut lloyd: Lloyd<'_, P>, space: ColorSpace) -> (Vec<[u8; 3]>, Vec<u8>) {
     let palette: Vec<[u8; 3]> = lloyd.centroids.iter().map(|&c| space.rgb(c)).collect();
     let rounded: Vec<[f32; 3]> = palette.iter().map(|&c| space.point(c)).collect();
     lloyd.move_to(&rounded);
     lloyd.assign();
-    Ok(Clustering {
-        palette,
-        assign: lloyd.labels,
-        iterations,
-    })
+    (palette, lloyd.labels)
 }
 
 /// The entry of each of `colours`, from a clustering of those with a non-zero `shown` count
@@ -743,8 +779,8 @@ struct Run {
 
 /// Lloyd steps until no centroid moves more than `epsilon`, the error improves by less than
 /// `MIN_IMPROVEMENT`, or `cap` steps.
-fn converge(
-    lloyd: &mut Lloyd<'_>,
+fn converge<P: Point>(
+    lloyd: &mut Lloyd<'_, P>,
     cap: u32,
     epsilon: f32,
     report: &mut Report<'_>,
@@ -786,11 +822,11 @@ fn parent_bins(prev_bin_of: &[u32], next_bin_of: Option<&[u32]>, next_len: usize
 /// triangle inequality its distance `r` to the parent's mean loosens the parent's bounds: the
 /// upper grows by `r`, the lower (to every other centroid) shrinks by `r`. A point still inside
 /// them keeps its centroid without a distance computed.
-fn transfer(
+fn transfer<P: Point>(
     prev_labels: &[u8],
     prev: &[Bound],
     prev_points: &[[f32; 3]],
-    points: &[[f32; 3]],
+    points: &[P],
     parent: &[u32],
 ) -> (Vec<u8>, Vec<Bound>) {
     points
@@ -799,7 +835,7 @@ fn transfer(
         .map(|(&p, &b)| {
             let b = b as usize;
             let pb = prev[b];
-            let r = dist2(p, prev_points[b]).sqrt();
+            let r = dist2(p.xyz(), prev_points[b]).sqrt();
             let bound = Bound {
                 upper: pb.upper + r,
                 lower: (pb.lower - r).max(0.0),

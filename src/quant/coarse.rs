@@ -13,6 +13,7 @@
 use rayon::prelude::*;
 
 use super::histogram::run_starts;
+use super::kmeans::Point;
 
 /// Bin resolutions (bits per channel) of the coarse levels, coarsest first.
 pub(crate) const LEVEL_BITS: [u32; 2] = [5, 6];
@@ -155,7 +156,7 @@ struct Slab {
 impl Coarse {
     /// `colours` must be sorted by packed RGB value, as [`super::Histogram`] keeps them. Bins
     /// are numbered in order of their first colour.
-    pub fn new(colours: &[[u8; 3]], counts: &[u32], points: &[[f32; 3]], bits: u32) -> Coarse {
+    pub fn new<P: Point>(colours: &[[u8; 3]], counts: &[u32], points: &[P], bits: u32) -> Coarse {
         let shift = 8 - bits;
         // Sorted colours come in runs of one red bin each; every run is binned on its own in a
         // (green, blue) slot table small enough for the L1 cache, the runs side by side.
@@ -200,10 +201,10 @@ impl Coarse {
 }
 
 /// Bins one run of colours sharing a red bin. `slot` is all `u32::MAX` on entry and on exit.
-fn slab(
+fn slab<P: Point>(
     colours: &[[u8; 3]],
     counts: &[u32],
-    points: &[[f32; 3]],
+    points: &[P],
     shift: u32,
     slot: &mut [u32],
 ) -> Slab {
@@ -230,7 +231,7 @@ fn slab(
         }
         out.bin_of.push(*s);
         let w = f64::from(w);
-        let [x, y, z] = p.map(f64::from);
+        let [x, y, z] = p.xyz().map(f64::from);
         let e = &mut sums[*s as usize];
         e[0] += w * x;
         e[1] += w * y;

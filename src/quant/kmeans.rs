@@ -11,6 +11,8 @@
 //! Sums are accumulated per fixed-size chunk and reduced in chunk order, so results do not depend
 //! on how rayon schedules the chunks.
 
+use std::borrow::Cow;
+
 use rayon::iter::Either;
 use rayon::prelude::*;
 
@@ -27,13 +29,13 @@ fn chunk_len(points: usize, k: usize) -> usize {
 /// One assignment pass over the points in fixed chunks, side by side: `pass` updates a chunk's
 /// labels and bounds (empty chunks when there are none) and adds to the chunk's sums. The sums
 /// come back in chunk order.
-fn by_chunks(
+fn by_chunks<P: Point>(
     labels: &mut [u8],
     bounds: &mut [Bound],
-    points: &[[f32; 3]],
+    points: &[P],
     weights: &[u32],
     k: usize,
-    pass: impl Fn(&mut [u8], &mut [Bound], &[[f32; 3]], &[u32], &mut Sums) + Sync,
+    pass: impl Fn(&mut [u8], &mut [Bound], &[P], &[u32], &mut Sums) + Sync,
 ) -> Vec<Sums> {
     let chunk = chunk_len(points.len(), k);
     let bounds = if bounds.is_empty() {
@@ -57,6 +59,37 @@ fn by_chunks(
             acc
         })
         .collect()
+}
+
+/// A point as stored: coarse bins' means and Oklab colours as floats, sRGB colours as their
+/// own bytes (exact as floats, and a quarter of the memory).
+pub(crate) trait Point: Copy + Send + Sync {
+    fn xyz(self) -> [f32; 3];
+
+    /// The points as floats: borrowed when they are.
+    fn floats(points: &[Self]) -> Cow<'_, [[f32; 3]]>;
+}
+
+impl Point for [f32; 3] {
+    #[inline]
+    fn xyz(self) -> [f32; 3] {
+        self
+    }
+
+    fn floats(points: &[Self]) -> Cow<'_, [[f32; 3]]> {
+        Cow::Borrowed(points)
+    }
+}
+
+impl Point for [u8; 3] {
+    #[inline]
+    fn xyz(self) -> [f32; 3] {
+        self.map(f32::from)
+    }
+
+    fn floats(points: &[Self]) -> Cow<'_, [[f32; 3]]> {
+        Cow::Owned(points.iter().map(|p| p.xyz()).collect())
+    }
 }
 
 /// Width of the SIMD lanes (f32).
@@ -173,9 +206,10 @@ pub(crate) fn uses_bounds(k: usize) -> bool {
 /// For up to eight points, the number of each one's nearest centroid (ties to the lower
 /// number), a lane per point. The squared distances compared are [`dist2`]'s to the bit: the
 /// same operations in the same order.
-fn nearest_of_eight(points: &[[f32; 3]], centroids: &[[f32x8; 3]]) -> [i32; LANES] {
+fn nearest_of_eight<P: Point>(points: &[P], centroids: &[[f32x8; 3]]) -> [i32; LANES] {
     let mut p = [[0.0f32; LANES]; 3];
     for (l, x) in points.iter().enumerate() {
+        let x = x.xyz();
         for d in 0..3 {
             p[d][l] = x[d];
         }
@@ -473,8 +507,8 @@ pub(crate) struct Step {
 }
 
 /// A weighted k-means run over fixed points, resumable step by step.
-pub(crate) struct Lloyd<'a> {
-    points: &'a [[f32; 3]],
+pub(crate) struct Lloyd<'a, P: Point = [f32; 3]> {
+    points: &'a [P],
     weights: &'a [u32],
     pub centroids: Vec<[f32; 3]>,
     /// Each point's centroid (k ≤ 256).
@@ -490,9 +524,9 @@ pub(crate) struct Lloyd<'a> {
     neighbours: Option<Neighbours>,
 }
 
-impl<'a> Lloyd<'a> {
+impl<'a, P: Point> Lloyd<'a, P> {
     /// A run from `centroids`, nothing known yet of where the points belong.
-    pub fn new(points: &'a [[f32; 3]], weights: &'a [u32], centroids: Vec<[f32; 3]>) -> Lloyd<'a> {
+    pub fn new(points: &'a [P], weights: &'a [u32], centroids: Vec<[f32; 3]>) -> Lloyd<'a, P> {
         let bounds = if uses_bounds(centroids.len()) {
             vec![Bound::UNKNOWN; points.len()]
         } else {
@@ -504,11 +538,11 @@ impl<'a> Lloyd<'a> {
     /// A run from `centroids` with the points' labels and bounds (as [`Lloyd::labels`] and
     /// [`Lloyd::bounds`]) already known.
     fn starting(
-        points: &'a [[f32; 3]],
+        points: &'a [P],
         weights: &'a [u32],
         centroids: Vec<[f32; 3]>,
         (labels, bounds): (Vec<u8>, Vec<Bound>),
-    ) -> Lloyd<'a> {
+    ) -> Lloyd<'a, P> {
         debug_assert_eq!(points.len(), weights.len());
         debug_assert_eq!(points.len(), labels.len());
         debug_assert!(bounds.is_empty() || points.len() == bounds.len());
@@ -527,12 +561,12 @@ impl<'a> Lloyd<'a> {
 
     /// A run on the points of another level from this run's centroids, keeping what only
     /// depends on them; `known` as for [`Lloyd::starting`], or nothing known.
-    pub fn into_level<'b>(
+    pub fn into_level<'b, Q: Point>(
         self,
-        points: &'b [[f32; 3]],
+        points: &'b [Q],
         weights: &'b [u32],
         known: Option<(Vec<u8>, Vec<Bound>)>,
-    ) -> Lloyd<'b> {
+    ) -> Lloyd<'b, Q> {
         let mut next = match known {
             Some(known) => Lloyd::starting(points, weights, self.centroids, known),
             None => Lloyd::new(points, weights, self.centroids),
@@ -586,6 +620,7 @@ impl<'a> Lloyd<'a> {
             |labels, bounds, points, weights, acc| {
                 for (((label, b), &x), &w) in labels.iter_mut().zip(bounds).zip(points).zip(weights)
                 {
+                    let x = x.xyz();
                     let old = *label;
                     let a = usize::from(old);
                     let [grow, drop, half_sep] = shift[a];
@@ -644,7 +679,7 @@ impl<'a> Lloyd<'a> {
                         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                         let new = n as u8;
                         *label = new;
-                        acc.record(full, old, new, x, w);
+                        acc.record(full, old, new, x.xyz(), w);
                     }
                 }
             },
@@ -696,7 +731,7 @@ impl<'a> Lloyd<'a> {
         }
         if !empty.is_empty() {
             for (j, p) in empty.iter().zip(self.costliest(empty.len())) {
-                next[*j] = self.points[p];
+                next[*j] = self.points[p].xyz();
             }
         }
         self.move_to(&next);
@@ -716,7 +751,7 @@ impl<'a> Lloyd<'a> {
             .zip(self.weights)
             .enumerate()
             .map(|(i, (&a, &w))| {
-                let d = f64::from(dist2(self.points[i], self.centroids[usize::from(a)]));
+                let d = f64::from(dist2(self.points[i].xyz(), self.centroids[usize::from(a)]));
                 (f64::from(w) * d, i)
             })
             .collect();
