@@ -598,8 +598,9 @@ fn cluster_on<P: Point>(
     // errors are not one descending sequence).
     let restarts = (SEED_BUDGET * 4 / (sp.len() * k).max(1)).clamp(1, MAX_RESTARTS);
     let mut rng = rng::Rng::new(params.seed);
+    let seeding = seed::Seeding::new(sp, sw);
     let mut lloyd = if restarts == 1 {
-        let init = seed::kmeans_pp(sp, sw, k, &mut rng, &cancelled)?;
+        let init = seeding.kmeans_pp(k, &mut rng, &cancelled)?;
         let mut lloyd = Lloyd::new(sp, sw, init);
         converge(
             &mut lloyd,
@@ -618,7 +619,7 @@ fn cluster_on<P: Point>(
             .map(|r| {
                 let mut rng = rng.clone();
                 rng.advance(r as u64 * seed::draws(k, k));
-                seed::kmeans_pp(sp, sw, k, &mut rng, &cancelled)
+                seeding.kmeans_pp(k, &mut rng, &cancelled)
             })
             .collect::<Result<Vec<_>, Cancelled>>()?;
         if let Some(short) = inits.iter().position(|init| init.len() < k) {
@@ -628,7 +629,7 @@ fn cluster_on<P: Point>(
                 .sum();
             rng.advance(drawn);
             for init in &mut inits[short + 1..] {
-                *init = seed::kmeans_pp(sp, sw, k, &mut rng, &cancelled)?;
+                *init = seeding.kmeans_pp(k, &mut rng, &cancelled)?;
             }
         }
         let silent = |_: &[[f32; 3]], _| {

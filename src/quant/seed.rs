@@ -28,11 +28,39 @@ pub(crate) fn draws(found: usize, k: usize) -> u64 {
     (1 + trials(k) * found.saturating_sub(1)) as u64
 }
 
-/// Picks up to `k` initial centroids among `points`. Returns fewer only when fewer than `k`
-/// points carry any weight away from the centroids already chosen.
-pub(crate) fn kmeans_pp(
+/// Weighted points to seed among, laid out once for every seeding drawn from them (the
+/// restarts share it).
+pub(crate) struct Seeding<'a> {
+    points: &'a [[f32; 3]],
+    weights: &'a [u32],
+    soa: Soa,
+}
+
+impl<'a> Seeding<'a> {
+    pub fn new(points: &'a [[f32; 3]], weights: &'a [u32]) -> Seeding<'a> {
+        Seeding {
+            points,
+            weights,
+            soa: Soa::new(points, weights),
+        }
+    }
+
+    /// Picks up to `k` initial centroids among the points. Returns fewer only when fewer than
+    /// `k` points carry any weight away from the centroids already chosen.
+    pub fn kmeans_pp(
+        &self,
+        k: usize,
+        rng: &mut Rng,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Vec<[f32; 3]>, Cancelled> {
+        kmeans_pp(self.points, self.weights, &self.soa, k, rng, cancelled)
+    }
+}
+
+fn kmeans_pp(
     points: &[[f32; 3]],
     weights: &[u32],
+    soa: &Soa,
     k: usize,
     rng: &mut Rng,
     cancelled: &dyn Fn() -> bool,
@@ -46,7 +74,6 @@ pub(crate) fn kmeans_pp(
         total_w * rng.next_f64(),
     );
     let mut centroids = vec![points[first]];
-    let soa = Soa::new(points, weights);
     let mut d2: Vec<f32> = points.iter().map(|&p| dist2(p, points[first])).collect();
     let trials = trials(k);
     // Chunks per parallel task: a round is tens of microseconds of work (seeding runs on at
@@ -285,11 +312,14 @@ mod tests {
         let never = || false;
         for k in [1usize, 2, 16, 100] {
             let mut one = Rng::new(9);
-            let first = kmeans_pp(&points, &weights, k, &mut one, &never).unwrap_or_default();
-            let second = kmeans_pp(&points, &weights, k, &mut one, &never).unwrap_or_default();
+            let seeding = Seeding::new(&points, &weights);
+            let first = seeding.kmeans_pp(k, &mut one, &never).unwrap_or_default();
+            let second = seeding.kmeans_pp(k, &mut one, &never).unwrap_or_default();
             let mut skipped = Rng::new(9);
             skipped.advance(draws(first.len(), k));
-            let again = kmeans_pp(&points, &weights, k, &mut skipped, &never).unwrap_or_default();
+            let again = seeding
+                .kmeans_pp(k, &mut skipped, &never)
+                .unwrap_or_default();
             assert_eq!(first.len(), k);
             assert_eq!(second, again, "k={k}");
         }
