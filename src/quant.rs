@@ -383,11 +383,14 @@ fn quantize_in_pool(
     let mut indices = buffer.unwrap_or_else(|| Buffer::prefaulted(pixels.len()));
     if small {
         let at = positions.unwrap_or_else(|| histogram.positions());
+        let cells = Cells::new(&histogram.colours, &colour_index);
         // Every pixel colour is in the histogram; `unwrap_or` only keeps this total.
         map_into(&mut indices, &pixels.rgb, |c| {
-            at.find(c)
-                .and_then(|i| colour_index.get(i).copied())
-                .unwrap_or(0)
+            cells.entry(c).unwrap_or_else(|| {
+                at.find(c)
+                    .and_then(|i| colour_index.get(i).copied())
+                    .unwrap_or(0)
+            })
         });
     } else {
         // A 16 MB colour → entry table: one lookup per pixel, spread over the cores. The
@@ -433,6 +436,51 @@ fn quantize_in_pool(
         psnr: psnr(mse),
         iterations,
     })
+}
+
+/// The palette entry of each 4×4×4 cell of colours (top 6 bits of each channel) whose present
+/// colours all have the same one. Most pixels of a photo fall in such cells: their entry is
+/// one lookup in a 256 KiB table that stays in the L2 cache, where finding the colour among
+/// the histogram's (`Positions`, about 1 MB for a 0.27 MP photo) missed it. Exact: a pixel's
+/// colour is always one of the histogram's.
+struct Cells(Vec<u8>);
+
+/// Cell marks; entries are below them (the table is only made for palettes that leave room).
+const EMPTY: u8 = u8::MAX;
+const MIXED: u8 = u8::MAX - 1;
+
+impl Cells {
+    /// `colours` sorted, as the histogram keeps them, with the entry of each.
+    fn new(colours: &[[u8; 3]], entries: &[u8]) -> Cells {
+        let starts = run_starts(colours, 64, |c| usize::from(c[0] >> 2));
+        let mut table = vec![EMPTY; 1 << 18];
+        // Colours of one red cell fill their own 4096 cells: the slabs side by side.
+        table
+            .par_chunks_mut(1 << 12)
+            .zip(starts.par_windows(2))
+            .for_each(|(slab, run)| {
+                for (&c, &e) in colours[run[0]..run[1]].iter().zip(&entries[run[0]..run[1]]) {
+                    let cell = &mut slab[Cells::key(c) & 0xfff];
+                    *cell = match *cell {
+                        EMPTY => e.min(MIXED),
+                        same if same == e => same,
+                        _ => MIXED,
+                    };
+                }
+            });
+        Cells(table)
+    }
+
+    /// The entry of every colour of `c`'s cell, if they share one.
+    #[inline]
+    fn entry(&self, c: [u8; 3]) -> Option<u8> {
+        let e = *self.0.get(Cells::key(c))?;
+        (e < MIXED).then_some(e)
+    }
+
+    fn key(c: [u8; 3]) -> usize {
+        (usize::from(c[0] >> 2) << 12) | (usize::from(c[1] >> 2) << 6) | usize::from(c[2] >> 2)
+    }
 }
 
 /// `f` of every colour of `rgb` into `out`, chunk by chunk over the cores.
@@ -844,4 +892,40 @@ fn transfer<P: Point>(
             (prev_labels[b], bound)
         })
         .unzip()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_gives_an_entry_only_when_all_its_colours_share_it() {
+        // Colours of five cells, in sorted order: all entry 3; entries 3 and 4; one colour
+        // whose entry is a cell mark's value; the other mark's value, then 7; (red cell 63)
+        // all entry 5.
+        let colours = [
+            [0, 0, 0],
+            [0, 0, 3],
+            [1, 2, 3],
+            [4, 0, 0],
+            [5, 1, 1],
+            [40, 40, 40],
+            [100, 100, 100],
+            [100, 100, 101],
+            [252, 255, 255],
+            [255, 252, 252],
+        ];
+        let entries = [3, 3, 3, 3, 4, 254, 255, 7, 5, 5];
+        let cells = Cells::new(&colours, &entries);
+        for c in [[0, 0, 0], [0, 0, 3], [1, 2, 3], [3, 3, 3]] {
+            assert_eq!(cells.entry(c), Some(3), "{c:?}");
+        }
+        assert_eq!(cells.entry([4, 0, 0]), None);
+        assert_eq!(cells.entry([5, 1, 1]), None);
+        assert_eq!(cells.entry([40, 40, 40]), None);
+        assert_eq!(cells.entry([100, 100, 101]), None);
+        assert_eq!(cells.entry([255, 255, 255]), Some(5));
+        assert_eq!(cells.entry([255, 252, 252]), Some(5));
+        assert_eq!(cells.entry([128, 0, 0]), None);
+    }
 }
