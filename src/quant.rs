@@ -72,10 +72,10 @@ const EXACT_ITERATIONS: u32 = 2;
 /// photos at k = 16..256: within 0.01–0.03 dB of running to epsilon, at half the time).
 const MIN_IMPROVEMENT: f64 = 5e-4;
 /// From this many pixels on, remapping builds a 16 MB colour → entry table; below, faulting
-/// in and zeroing its pages costs more than finding each pixel among the sorted colours
-/// (`Positions`; one-shot `compress` of a 0.27 MP photo is 7–13% faster that way). Above,
-/// the table still wins over `Positions` (`compress` at k = 256 took 8 ms longer on a 4 MP
-/// photo with `Positions`, 22 ms on a 20 MP one).
+/// in and zeroing its pages costs more than finding each pixel's entry by its cell (`Cells`).
+/// (Measured against the cells' forerunner, `Positions`: one-shot `compress` of a 0.27 MP
+/// photo was 7–13% faster without the table; above, the table won, by 8 ms at k = 256 on a
+/// 4 MP photo and 22 ms on a 20 MP one. The cells, cheaper, may move the line up.)
 const TABLE_FROM_PIXELS: usize = 1 << 19;
 /// Pixels per parallel chunk when remapping.
 const PIXEL_CHUNK: usize = 1 << 16;
@@ -281,8 +281,8 @@ fn quantize_in_pool(
     // count in the error or the shares. The colours are weighted by their visible pixels; each
     // colour, hidden ones too, still gets its nearest entry (the RGB planes are shown as is).
     let hiding = pixels.alpha.as_deref().filter(|alpha| alpha.contains(&0));
-    // Counting the visible pixels needs the colours' positions, which a small image's remap
-    // needs too: made once.
+    // Counting the visible pixels needs the colours' positions (which a small image's remap
+    // reuses in the rare case the cells cannot serve it).
     let at = hiding.map(|_| histogram.positions());
     let shown = hiding
         .zip(at.as_ref())
@@ -310,19 +310,13 @@ fn quantize_in_pool(
         Ok(clustering)
     };
     // Clustering is many short parallel steps with serial bits between them; in those gaps
-    // another core faults in the remapping's output (13 MB for 13 MP), or for a small image
-    // indexes the colours for remapping (0.7 ms at 0.27 MP).
+    // another core faults in the remapping's output (13 MB for 13 MP).
     let small = pixels.len() < TABLE_FROM_PIXELS;
-    let (clustering, buffer, positions) = if params.dither {
-        (clustering(), None, None)
+    let (clustering, buffer) = if params.dither {
+        (clustering(), None)
     } else {
-        let (c, (b, p)) = rayon::join(clustering, || {
-            (
-                Buffer::prefaulted(pixels.len()),
-                small.then(|| at.unwrap_or_else(|| histogram.positions())),
-            )
-        });
-        (c, Some(b), p)
+        let (c, b) = rayon::join(clustering, || Buffer::prefaulted(pixels.len()));
+        (c, Some(b))
     };
     let Clustering {
         palette,
@@ -382,16 +376,18 @@ fn quantize_in_pool(
     let colour_index: Vec<u8> = assign.iter().map(|&a| lut[usize::from(a)]).collect();
     let mut indices = buffer.unwrap_or_else(|| Buffer::prefaulted(pixels.len()));
     if small {
-        let at = positions.unwrap_or_else(|| histogram.positions());
-        let cells = Cells::new(&histogram.colours, &colour_index);
-        // Every pixel colour is in the histogram; `unwrap_or` only keeps this total.
-        map_into(&mut indices, &pixels.rgb, |c| {
-            cells.entry(c).unwrap_or_else(|| {
-                at.find(c)
-                    .and_then(|i| colour_index.get(i).copied())
-                    .unwrap_or(0)
-            })
-        });
+        match Cells::new(&histogram.colours, &colour_index) {
+            Some(cells) => map_into(&mut indices, &pixels.rgb, |c| cells.entry(c)),
+            None => {
+                let at = at.unwrap_or_else(|| histogram.positions());
+                // Every pixel colour is in the histogram; `unwrap_or` only keeps this total.
+                map_into(&mut indices, &pixels.rgb, |c| {
+                    at.find(c)
+                        .and_then(|i| colour_index.get(i).copied())
+                        .unwrap_or(0)
+                });
+            }
+        }
     } else {
         // A 16 MB colour → entry table: one lookup per pixel, spread over the cores. The
         // colours are sorted, so those of one red fill one 64 KiB slab, and the slabs (and
@@ -438,48 +434,100 @@ fn quantize_in_pool(
     })
 }
 
-/// The palette entry of each 4×4×4 cell of colours (top 6 bits of each channel) whose present
-/// colours all have the same one. Most pixels of a photo fall in such cells: their entry is
-/// one lookup in a 256 KiB table that stays in the L2 cache, where finding the colour among
-/// the histogram's (`Positions`, about 1 MB for a 0.27 MP photo) missed it. Exact: a pixel's
-/// colour is always one of the histogram's.
-struct Cells(Vec<u8>);
+/// The palette entry of every colour of a small image, by 4×4×4 cell (top 6 bits of each
+/// channel). Most cells' colours all have the same entry (at k = 16, 95% of a photo's cells,
+/// holding ~90% of its pixels): the cell's slot in a 512 KiB table holds it. The few others
+/// point to a block of 64 entries, one per colour of the cell. Both stay in the L2 cache,
+/// where finding each pixel's colour among the histogram's (`Positions`, 1.3 MB to make for
+/// a 0.27 MP photo) missed it.
+struct Cells {
+    table: Vec<u16>,
+    blocks: Vec<[u8; 64]>,
+}
 
-/// Cell marks; entries are below them (the table is only made for palettes that leave room).
-const EMPTY: u8 = u8::MAX;
-const MIXED: u8 = u8::MAX - 1;
+/// A table slot: below it an entry for the whole cell; from it on, a block's number past it.
+const MIXED: u16 = 256;
+/// A slot of a cell with no colour.
+const EMPTY: u16 = u16::MAX;
 
 impl Cells {
-    /// `colours` sorted, as the histogram keeps them, with the entry of each.
-    fn new(colours: &[[u8; 3]], entries: &[u8]) -> Cells {
+    /// `colours` sorted, as the histogram keeps them, with the entry of each. `None` when the
+    /// mixed cells are too many to number in a slot (never seen in a photo).
+    fn new(colours: &[[u8; 3]], entries: &[u8]) -> Option<Cells> {
         let starts = run_starts(colours, 64, |c| usize::from(c[0] >> 2));
         let mut table = vec![EMPTY; 1 << 18];
-        // Colours of one red cell fill their own 4096 cells: the slabs side by side.
-        table
+        // Colours of one red cell fill their own 4096 slots: the slabs side by side, each
+        // numbering its blocks from 0.
+        let blocks: Vec<Vec<[u8; 64]>> = table
             .par_chunks_mut(1 << 12)
             .zip(starts.par_windows(2))
-            .for_each(|(slab, run)| {
+            .map(|(slab, run)| {
+                let mut blocks: Vec<[u8; 64]> = Vec::new();
                 for (&c, &e) in colours[run[0]..run[1]].iter().zip(&entries[run[0]..run[1]]) {
-                    let cell = &mut slab[Cells::key(c) & 0xfff];
-                    *cell = match *cell {
-                        EMPTY => e.min(MIXED),
-                        same if same == e => same,
-                        _ => MIXED,
-                    };
+                    let slot = &mut slab[Cells::key(c) & 0xfff];
+                    match *slot {
+                        EMPTY => *slot = u16::from(e),
+                        same if same == u16::from(e) => {}
+                        // Every colour so far had that one entry.
+                        whole if whole < MIXED => {
+                            let n = u16::try_from(blocks.len()).ok()?.checked_add(MIXED)?;
+                            #[allow(clippy::cast_possible_truncation)]
+                            blocks.push([whole as u8; 64]);
+                            *slot = n;
+                            blocks.last_mut()?[Cells::within(c)] = e;
+                        }
+                        block => blocks[usize::from(block - MIXED)][Cells::within(c)] = e,
+                    }
+                }
+                Some(blocks)
+            })
+            .collect::<Option<_>>()?;
+        // Number the blocks across the slabs.
+        let mut first = Vec::with_capacity(blocks.len());
+        let mut total = 0usize;
+        for b in &blocks {
+            first.push(u16::try_from(total).ok()?);
+            total += b.len();
+        }
+        u16::try_from(total)
+            .ok()?
+            .checked_add(MIXED)?
+            .checked_add(1)?;
+        table
+            .par_chunks_mut(1 << 12)
+            .zip(&first)
+            .for_each(|(slab, &first)| {
+                for slot in slab.iter_mut().filter(|s| (MIXED..EMPTY).contains(*s)) {
+                    *slot += first;
                 }
             });
-        Cells(table)
+        Some(Cells {
+            table,
+            blocks: blocks.concat(),
+        })
     }
 
-    /// The entry of every colour of `c`'s cell, if they share one.
+    /// The entry of `c`, one of the colours the table was made from.
     #[inline]
-    fn entry(&self, c: [u8; 3]) -> Option<u8> {
-        let e = *self.0.get(Cells::key(c))?;
-        (e < MIXED).then_some(e)
+    fn entry(&self, c: [u8; 3]) -> u8 {
+        match self.table.get(Cells::key(c)).copied().unwrap_or(0) {
+            // Below 256.
+            #[allow(clippy::cast_possible_truncation)]
+            whole if whole < MIXED => whole as u8,
+            block => self
+                .blocks
+                .get(usize::from(block - MIXED))
+                .map_or(0, |b| b[Cells::within(c)]),
+        }
     }
 
     fn key(c: [u8; 3]) -> usize {
         (usize::from(c[0] >> 2) << 12) | (usize::from(c[1] >> 2) << 6) | usize::from(c[2] >> 2)
+    }
+
+    /// A colour's place among its cell's 64.
+    fn within(c: [u8; 3]) -> usize {
+        (usize::from(c[0] & 3) << 4) | (usize::from(c[1] & 3) << 2) | usize::from(c[2] & 3)
     }
 }
 
@@ -899,33 +947,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_cell_gives_an_entry_only_when_all_its_colours_share_it() {
-        // Colours of five cells, in sorted order: all entry 3; entries 3 and 4; one colour
-        // whose entry is a cell mark's value; the other mark's value, then 7; (red cell 63)
-        // all entry 5.
-        let colours = [
-            [0, 0, 0],
-            [0, 0, 3],
-            [1, 2, 3],
-            [4, 0, 0],
-            [5, 1, 1],
-            [40, 40, 40],
-            [100, 100, 100],
-            [100, 100, 101],
-            [252, 255, 255],
-            [255, 252, 252],
-        ];
-        let entries = [3, 3, 3, 3, 4, 254, 255, 7, 5, 5];
-        let cells = Cells::new(&colours, &entries);
-        for c in [[0, 0, 0], [0, 0, 3], [1, 2, 3], [3, 3, 3]] {
-            assert_eq!(cells.entry(c), Some(3), "{c:?}");
+    fn every_colour_finds_its_own_entry_by_cell() {
+        // Cells of one colour, of several sharing an entry, and mixed ones (entries that
+        // would be the marks' values included), over every red cell.
+        let mut rng = rng::Rng::new(3);
+        let mut colours: Vec<[u8; 3]> = (0..20_000)
+            .map(|_| {
+                let v = rng.next_u64().to_le_bytes();
+                [v[0], v[1], v[2]]
+            })
+            .collect();
+        colours.sort_unstable_by_key(|&c| key(c));
+        colours.dedup();
+        let entries: Vec<u8> = colours
+            .iter()
+            .map(|&c| match c[0] % 4 {
+                0 => c[0] / 64,
+                1 => 255 - (c[2] & 1),
+                _ => c[1] ^ c[2],
+            })
+            .collect();
+        let cells = Cells::new(&colours, &entries).unwrap();
+        assert!(!cells.blocks.is_empty() && cells.blocks.len() < 4000);
+        for (&c, &e) in colours.iter().zip(&entries) {
+            assert_eq!(cells.entry(c), e, "{c:?}");
         }
-        assert_eq!(cells.entry([4, 0, 0]), None);
-        assert_eq!(cells.entry([5, 1, 1]), None);
-        assert_eq!(cells.entry([40, 40, 40]), None);
-        assert_eq!(cells.entry([100, 100, 101]), None);
-        assert_eq!(cells.entry([255, 255, 255]), Some(5));
-        assert_eq!(cells.entry([255, 252, 252]), Some(5));
-        assert_eq!(cells.entry([128, 0, 0]), None);
+    }
+
+    #[test]
+    fn too_many_mixed_cells_to_number_make_no_table() {
+        // 65 300 cells of two colours with different entries.
+        let mut colours: Vec<[u8; 3]> = (0..65_300u32)
+            .flat_map(|cell| {
+                let c = [12, 6, 0].map(|shift| (((cell >> shift) & 63) << 2) as u8);
+                [c, [c[0], c[1], c[2] + 1]]
+            })
+            .collect();
+        colours.sort_unstable_by_key(|&c| key(c));
+        let entries: Vec<u8> = (0..colours.len()).map(|i| (i % 2) as u8).collect();
+        assert!(Cells::new(&colours, &entries).is_none());
+        // A few cells fewer fit.
+        let fewer = 2 * 65_000;
+        assert!(Cells::new(&colours[..fewer], &entries[..fewer]).is_some());
     }
 }
