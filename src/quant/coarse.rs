@@ -94,6 +94,8 @@ impl BinSums {
                 }
                 from = to;
             }
+            // The histogram keeps these for every k: no room reserved past what was used.
+            part.shrink_to_fit();
             sums.push(part);
         }
         out
