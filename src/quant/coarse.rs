@@ -22,14 +22,14 @@ pub(crate) const LEVEL_BITS: [u32; 2] = [5, 6];
 /// [`Coarse::new`] numbers them in), in runs of consecutive colours summed apart.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct BinSums {
-    levels: [Vec<Vec<Sums>>; 2],
+    levels: [Vec<Vec<BinSum>>; 2],
     /// Weighted squared norm of all the colours.
     norm2: u64,
 }
 
 /// A bin's weighted red, green and blue sums and its weight: exact in any order, and below
 /// 2^53 for any image accepted, so their `f64`s are exact too.
-type Sums = [u64; 4];
+type BinSum = [u64; 4];
 
 impl BinSums {
     /// Number of bins of level `level` (an index into [`LEVEL_BITS`]).
@@ -61,16 +61,16 @@ impl BinSums {
                 .sum(),
             ..BinSums::default()
         };
-        for ((sums, slot), bits) in out.levels.iter_mut().zip(&mut slots.0).zip(LEVEL_BITS) {
+        for ((sums, slot), bits) in out.levels.iter_mut().zip(&mut slots.tables).zip(LEVEL_BITS) {
             let shift = 8 - bits;
             // No more bins than colours; pages never written are never faulted in.
-            let mut part: Vec<Sums> = Vec::with_capacity(colours.len());
+            let mut part: Vec<BinSum> = Vec::with_capacity(colours.len());
             let mut from = 0;
             while let Some(first) = colours.get(from) {
                 let red = first[0] >> shift;
                 let to = from + colours[from..].partition_point(|c| c[0] >> shift == red);
                 let first_bin = part.len();
-                slots.1.clear();
+                slots.used.clear();
                 for (&c, &w) in colours[from..to].iter().zip(&counts[from..to]) {
                     let key = (usize::from(c[1] >> shift) << bits) | usize::from(c[2] >> shift);
                     let mut s = slot[key];
@@ -81,7 +81,7 @@ impl BinSums {
                         s = next;
                         slot[key] = s;
                         part.push([0; 4]);
-                        slots.1.push(key);
+                        slots.used.push(key);
                     }
                     let w = u64::from(w);
                     let e = &mut part[first_bin + s as usize];
@@ -89,7 +89,7 @@ impl BinSums {
                         *e += w * u64::from(v);
                     }
                 }
-                for &key in &slots.1 {
+                for &key in &slots.used {
                     slot[key] = u32::MAX;
                 }
                 from = to;
@@ -121,14 +121,17 @@ impl BinSums {
 
 /// Scratch for [`BinSums::of`]: a (green, blue) slot table per level, all `u32::MAX`
 /// between calls, and the slots used. Kept by a task from one run of colours to the next.
-pub(crate) struct Slots([Vec<u32>; 2], Vec<usize>);
+pub(crate) struct Slots {
+    tables: [Vec<u32>; 2],
+    used: Vec<usize>,
+}
 
 impl Slots {
     pub fn new() -> Slots {
-        Slots(
-            LEVEL_BITS.map(|bits| vec![u32::MAX; 1 << (2 * bits)]),
-            Vec::new(),
-        )
+        Slots {
+            tables: LEVEL_BITS.map(|bits| vec![u32::MAX; 1 << (2 * bits)]),
+            used: Vec::new(),
+        }
     }
 }
 

@@ -53,73 +53,64 @@ impl<'a> Seeding<'a> {
         rng: &mut Rng,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Vec<[f32; 3]>, Cancelled> {
-        kmeans_pp(self.points, self.weights, &self.soa, k, rng, cancelled)
-    }
-}
-
-fn kmeans_pp(
-    points: &[[f32; 3]],
-    weights: &[u32],
-    soa: &Soa,
-    k: usize,
-    rng: &mut Rng,
-    cancelled: &dyn Fn() -> bool,
-) -> Result<Vec<[f32; 3]>, Cancelled> {
-    if points.is_empty() || k == 0 {
-        return Ok(Vec::new());
-    }
-    let total_w: f64 = weights.iter().map(|&w| f64::from(w)).sum();
-    let first = sample(
-        weights.iter().map(|&w| f64::from(w)),
-        total_w * rng.next_f64(),
-    );
-    let mut centroids = vec![points[first]];
-    let mut d2: Vec<f32> = points.iter().map(|&p| dist2(p, points[first])).collect();
-    let trials = trials(k);
-    // Chunks per parallel task: a round is tens of microseconds of work (seeding runs on at
-    // most `SEED_BUDGET / k` points), split only into tasks that outweigh a fork-join.
-    let min_chunks = (PAR_WORK / (CHUNK * (trials + 2))).max(1);
-    while centroids.len() < k {
-        if cancelled() {
-            return Err(Cancelled);
+        let (points, weights, soa) = (self.points, self.weights, &self.soa);
+        if points.is_empty() || k == 0 {
+            return Ok(Vec::new());
         }
-        let parts = weighted_sums(&d2, weights, min_chunks);
-        let potential: f64 = parts.iter().sum();
-        if potential <= 0.0 {
-            break;
-        }
-        let mut thresholds: Vec<f64> = (0..trials).map(|_| rng.next_f64() * potential).collect();
-        thresholds.sort_unstable_by(f64::total_cmp);
-        let candidates = sample_many(&d2, weights, &parts, &thresholds);
-        // The potential each candidate would leave, all candidates in one pass over the points.
-        let cand: Vec<[f32; 3]> = candidates.iter().map(|&c| points[c]).collect();
-        let per_chunk: Vec<Vec<f64>> = (0..d2.len().div_ceil(CHUNK))
-            .into_par_iter()
-            .with_min_len(min_chunks)
-            .map(|chunk| {
-                let range = chunk * CHUNK..d2.len().min((chunk + 1) * CHUNK);
-                cand.iter()
-                    .map(|&c| soa.potential_with(range.clone(), &d2[range.clone()], c))
-                    .collect()
-            })
-            .collect();
-        let mut best = 0;
-        let mut best_pot = f64::INFINITY;
-        for (t, _) in candidates.iter().enumerate() {
-            let pot: f64 = per_chunk.iter().map(|a| a[t]).sum();
-            if pot < best_pot {
-                best_pot = pot;
-                best = t;
+        let total_w: f64 = weights.iter().map(|&w| f64::from(w)).sum();
+        let first = sample(
+            weights.iter().map(|&w| f64::from(w)),
+            total_w * rng.next_f64(),
+        );
+        let mut centroids = vec![points[first]];
+        let mut d2: Vec<f32> = points.iter().map(|&p| dist2(p, points[first])).collect();
+        let trials = trials(k);
+        // Chunks per parallel task: a round is tens of microseconds of work (seeding runs on at
+        // most `SEED_BUDGET / k` points), split only into tasks that outweigh a fork-join.
+        let min_chunks = (PAR_WORK / (CHUNK * (trials + 2))).max(1);
+        while centroids.len() < k {
+            if cancelled() {
+                return Err(Cancelled);
             }
+            let parts = weighted_sums(&d2, weights, min_chunks);
+            let potential: f64 = parts.iter().sum();
+            if potential <= 0.0 {
+                break;
+            }
+            let mut thresholds: Vec<f64> =
+                (0..trials).map(|_| rng.next_f64() * potential).collect();
+            thresholds.sort_unstable_by(f64::total_cmp);
+            let candidates = sample_many(&d2, weights, &parts, &thresholds);
+            // The potential each candidate would leave, all candidates in one pass over the points.
+            let cand: Vec<[f32; 3]> = candidates.iter().map(|&c| points[c]).collect();
+            let per_chunk: Vec<Vec<f64>> = (0..d2.len().div_ceil(CHUNK))
+                .into_par_iter()
+                .with_min_len(min_chunks)
+                .map(|chunk| {
+                    let range = chunk * CHUNK..d2.len().min((chunk + 1) * CHUNK);
+                    cand.iter()
+                        .map(|&c| soa.potential_with(range.clone(), &d2[range.clone()], c))
+                        .collect()
+                })
+                .collect();
+            let mut best = 0;
+            let mut best_pot = f64::INFINITY;
+            for (t, _) in candidates.iter().enumerate() {
+                let pot: f64 = per_chunk.iter().map(|a| a[t]).sum();
+                if pot < best_pot {
+                    best_pot = pot;
+                    best = t;
+                }
+            }
+            let c = points[candidates[best]];
+            centroids.push(c);
+            d2.par_chunks_mut(CHUNK)
+                .enumerate()
+                .with_min_len(min_chunks)
+                .for_each(|(chunk, d)| soa.lower_to(chunk * CHUNK, d, c));
         }
-        let c = points[candidates[best]];
-        centroids.push(c);
-        d2.par_chunks_mut(CHUNK)
-            .enumerate()
-            .with_min_len(min_chunks)
-            .for_each(|(chunk, d)| soa.lower_to(chunk * CHUNK, d, c));
+        Ok(centroids)
     }
-    Ok(centroids)
 }
 
 /// Work (points × passes) of one task of a seeding step (1 << 16 left a 13 MP photo's
