@@ -48,57 +48,66 @@ impl BinSums {
     }
 
     /// The sums of `colours` with `counts`. The colours are sorted by packed RGB value, and
-    /// those of a red bin at any level are all here or none. `slots` is a (green, blue) table per level, all `u32::MAX` on entry
-    /// and on exit: bins never straddle a red bin, so each run of colours sharing one is
-    /// summed in a table small enough for the L1 cache.
+    /// those of a red bin at any level are all here or none. `slots` is scratch, kept by a
+    /// task from one call to the next. Only the finest level is summed from the colours; each
+    /// coarser bin is the sum of the finer bins inside it, a pass over bins instead of colours.
     pub fn of(colours: &[[u8; 3]], counts: &[u32], slots: &mut Slots) -> BinSums {
+        const { assert!(LEVEL_BITS[0] <= LEVEL_BITS[1]) };
+        let [coarse_bits, fine_bits] = LEVEL_BITS;
         let norm2 = |c: [u8; 3]| c.map(|v| u64::from(v).pow(2)).iter().sum::<u64>();
-        let mut out = BinSums {
-            norm2: colours
-                .iter()
-                .zip(counts)
-                .map(|(&c, &w)| u64::from(w) * norm2(c))
-                .sum(),
-            ..BinSums::default()
+        let norm2 = colours
+            .iter()
+            .zip(counts)
+            .map(|(&c, &w)| u64::from(w) * norm2(c))
+            .sum();
+        let Slots { tables, used } = slots;
+        let [coarse_slot, fine_slot] = tables;
+        let [coarse_used, fine_used] = used;
+        // No more bins than colours; pages never written are never faulted in.
+        let mut fine: Vec<BinSum> = Vec::with_capacity(colours.len());
+        let mut coarse: Vec<BinSum> = Vec::with_capacity(colours.len());
+        let fine_key = |c: [u8; 3]| {
+            let shift = 8 - fine_bits;
+            (usize::from(c[1] >> shift) << fine_bits) | usize::from(c[2] >> shift)
         };
-        for ((sums, slot), bits) in out.levels.iter_mut().zip(&mut slots.tables).zip(LEVEL_BITS) {
-            let shift = 8 - bits;
-            // No more bins than colours; pages never written are never faulted in.
-            let mut part: Vec<BinSum> = Vec::with_capacity(colours.len());
-            let mut from = 0;
-            while let Some(first) = colours.get(from) {
-                let red = first[0] >> shift;
-                let to = from + colours[from..].partition_point(|c| c[0] >> shift == red);
-                let first_bin = part.len();
-                slots.used.clear();
-                for (&c, &w) in colours[from..to].iter().zip(&counts[from..to]) {
-                    let key = (usize::from(c[1] >> shift) << bits) | usize::from(c[2] >> shift);
-                    let mut s = slot[key];
-                    if s == u32::MAX {
-                        // At most 2^21 bins.
-                        #[allow(clippy::cast_possible_truncation)]
-                        let next = (part.len() - first_bin) as u32;
-                        s = next;
-                        slot[key] = s;
-                        part.push([0; 4]);
-                        slots.used.push(key);
-                    }
-                    let w = u64::from(w);
-                    let e = &mut part[first_bin + s as usize];
-                    for (e, v) in e.iter_mut().zip([c[0], c[1], c[2], 1]) {
-                        *e += w * u64::from(v);
-                    }
-                }
-                for &key in &slots.used {
-                    slot[key] = u32::MAX;
-                }
-                from = to;
+        let coarser = |key: usize| {
+            let d = fine_bits - coarse_bits;
+            (((key >> fine_bits) >> d) << coarse_bits) | ((key & ((1 << fine_bits) - 1)) >> d)
+        };
+        for coarse_run in red_runs(colours, 8 - coarse_bits) {
+            let first_coarse = coarse.len();
+            for run in red_runs(&colours[coarse_run.clone()], 8 - fine_bits) {
+                let run = coarse_run.start + run.start..coarse_run.start + run.end;
+                let first_fine = fine.len();
+                let weighted = colours[run.clone()]
+                    .iter()
+                    .zip(&counts[run])
+                    .map(|(&c, &w)| {
+                        let w = u64::from(w);
+                        (fine_key(c), [c[0], c[1], c[2], 1].map(|v| w * u64::from(v)))
+                    });
+                add_to_bins(weighted, fine_slot, fine_used, &mut fine, first_fine);
+                // The finer bins are numbered in order of their first colour, so adding them in
+                // that order numbers the coarser ones in order of theirs, as from the colours.
+                let summed = fine_used.iter().zip(&fine[first_fine..]);
+                add_to_bins(
+                    summed.map(|(&key, &sums)| (coarser(key), sums)),
+                    coarse_slot,
+                    coarse_used,
+                    &mut coarse,
+                    first_coarse,
+                );
+                clear_slots(fine_slot, fine_used);
             }
-            // The histogram keeps these for every k: no room reserved past what was used.
-            part.shrink_to_fit();
-            sums.push(part);
+            clear_slots(coarse_slot, coarse_used);
         }
-        out
+        // The histogram keeps these for every k: no room reserved past what was used.
+        coarse.shrink_to_fit();
+        fine.shrink_to_fit();
+        BinSums {
+            levels: [vec![coarse], vec![fine]],
+            norm2,
+        }
     }
 
     /// [`BinSums::of`] for any sorted colours, the runs of each coarsest red bin side by side.
@@ -120,19 +129,66 @@ impl BinSums {
 }
 
 /// Scratch for [`BinSums::of`]: a (green, blue) slot table per level, all `u32::MAX`
-/// between calls, and the slots used. Kept by a task from one run of colours to the next.
+/// between calls, and the slots used of each. Bins never straddle a red bin, so each run of
+/// colours sharing one is summed in a table small enough for the L1 cache.
 pub(crate) struct Slots {
     tables: [Vec<u32>; 2],
-    used: Vec<usize>,
+    used: [Vec<usize>; 2],
 }
 
 impl Slots {
     pub fn new() -> Slots {
         Slots {
             tables: LEVEL_BITS.map(|bits| vec![u32::MAX; 1 << (2 * bits)]),
-            used: Vec::new(),
+            used: [Vec::new(), Vec::new()],
         }
     }
+}
+
+/// Adds each `(key, sums)` into its bin in `part`: the bins from `first` on, numbered from
+/// there in order of their first key (`slot[key]`, `u32::MAX` for none yet), keys first seen
+/// appended to `used`.
+fn add_to_bins(
+    items: impl Iterator<Item = (usize, BinSum)>,
+    slot: &mut [u32],
+    used: &mut Vec<usize>,
+    part: &mut Vec<BinSum>,
+    first: usize,
+) {
+    for (key, sums) in items {
+        let mut s = slot[key];
+        if s == u32::MAX {
+            // At most 2^21 bins.
+            #[allow(clippy::cast_possible_truncation)]
+            let next = (part.len() - first) as u32;
+            s = next;
+            slot[key] = s;
+            part.push([0; 4]);
+            used.push(key);
+        }
+        let bin = &mut part[first + s as usize];
+        for (b, v) in bin.iter_mut().zip(sums) {
+            *b += v;
+        }
+    }
+}
+
+/// Empties the slots `used` lists, and the list.
+fn clear_slots(slot: &mut [u32], used: &mut Vec<usize>) {
+    for &key in used.iter() {
+        slot[key] = u32::MAX;
+    }
+    used.clear();
+}
+
+/// The runs of sorted `colours` whose reds agree above the low `shift` bits.
+fn red_runs(colours: &[[u8; 3]], shift: u32) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let red = colours.get(from)?[0] >> shift;
+        let to = from + colours[from..].partition_point(|c| c[0] >> shift == red);
+        Some(std::mem::replace(&mut from, to)..to)
+    })
 }
 
 /// Bins at a given resolution, with the bin of every distinct colour (empty when made from
