@@ -181,16 +181,18 @@ fn count(slabs: Vec<Slab>, bands: &[Band]) -> Histogram {
     // branch-free where testing a counter for its first use was a mispredicted jump. The
     // reds of one coarsest bin go together, so their colours are binned while still cached.
     let reds_per_part = 1usize << (8 - LEVEL_BITS[0]);
+    let pool = Mutex::new(Vec::new());
     let parts: Vec<Part> = (0..256 / reds_per_part)
         .into_par_iter()
-        // Every task rayon splits off zeroes a fresh 256 KiB table: at most 16 tasks, not one
-        // per red (that zeroing was 10 MB for a 0.27 MP photo, 3.5% of its instructions). Not
-        // 8 either: a photo's colours crowd into a few reds, and with the bin sums made here
-        // too, tasks of 32 reds left one core waiting (0.27 MP photos 5-7% slower end to end).
+        // Tasks of at least 16 reds, not 8: a photo's colours crowd into a few reds, and with
+        // the bin sums made here too, tasks of 32 reds left one core waiting (0.27 MP photos
+        // 5-7% slower end to end).
         .with_min_len(16 / reds_per_part)
         .map_init(
-            || (vec![0u32; 1 << 16], vec![0u64; 1 << 10], Slots::new()),
-            |(table, used, slots), part| {
+            || Lent::from(&pool),
+            |lent, part| {
+                let Counters { table, used, slots } =
+                    lent.counters.get_or_insert_with(Counters::new);
                 let reds = part * reds_per_part..(part + 1) * reds_per_part;
                 // Room for as many colours as there are pixels: no copying as the lists grow,
                 // and the pages never written are never faulted in.
@@ -214,16 +216,23 @@ fn count(slabs: Vec<Slab>, bands: &[Band]) -> Histogram {
                     // r < 256.
                     #[allow(clippy::cast_possible_truncation)]
                     let r = r as u8;
-                    for (at, word) in used.iter_mut().enumerate() {
-                        let mut bits = std::mem::take(word);
-                        while bits != 0 {
-                            let gb = (at << 6) | bits.trailing_zeros() as usize;
-                            bits &= bits - 1;
-                            // gb < 2^16.
-                            #[allow(clippy::cast_possible_truncation)]
-                            let [g, b] = (gb as u16).to_be_bytes();
-                            colours.push([r, g, b]);
-                            counts.push(std::mem::take(&mut table[gb]));
+                    // Eight words (512 greens and blues) tested at once: most are empty,
+                    // and all are for an image with few colours.
+                    for (at, words) in used.chunks_exact_mut(8).enumerate() {
+                        if words.iter().fold(0, |any, w| any | w) == 0 {
+                            continue;
+                        }
+                        for (i, word) in words.iter_mut().enumerate() {
+                            let mut bits = std::mem::take(word);
+                            while bits != 0 {
+                                let gb = (at << 9) | (i << 6) | bits.trailing_zeros() as usize;
+                                bits &= bits - 1;
+                                // gb < 2^16.
+                                #[allow(clippy::cast_possible_truncation)]
+                                let [g, b] = (gb as u16).to_be_bytes();
+                                colours.push([r, g, b]);
+                                counts.push(std::mem::take(&mut table[gb]));
+                            }
                         }
                     }
                 }
@@ -252,6 +261,52 @@ fn count(slabs: Vec<Slab>, bands: &[Band]) -> Histogram {
         counts,
         pixels,
         bins,
+    }
+}
+
+/// What counting a part needs: a counter per (green, blue), the bitmap of those used, and
+/// the bins' slots. All are back to zero when a part is done, ready for the next.
+struct Counters {
+    table: Vec<u32>,
+    used: Vec<u64>,
+    slots: Slots,
+}
+
+impl Counters {
+    fn new() -> Counters {
+        Counters {
+            table: vec![0; 1 << 16],
+            used: vec![0; 1 << 10],
+            slots: Slots::new(),
+        }
+    }
+}
+
+/// Counters a counting task takes from a pool, made on first use, and gives back when it
+/// ends: the tasks rayon splits off (up to 16) reuse the few already zeroed, where each
+/// zeroed its own 256 KiB table before.
+struct Lent<'p> {
+    counters: Option<Counters>,
+    pool: &'p Mutex<Vec<Counters>>,
+}
+
+impl<'p> From<&'p Mutex<Vec<Counters>>> for Lent<'p> {
+    fn from(pool: &'p Mutex<Vec<Counters>>) -> Lent<'p> {
+        let counters = pool.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        Lent { counters, pool }
+    }
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        // A task that panicked may have left counts behind; the count is lost anyway.
+        if std::thread::panicking() {
+            return;
+        }
+        if let Some(counters) = self.counters.take() {
+            let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+            pool.push(counters);
+        }
     }
 }
 
