@@ -63,9 +63,11 @@ impl BinSums {
         let Slots { tables, used } = slots;
         let [coarse_slot, fine_slot] = tables;
         let [coarse_used, fine_used] = used;
-        // No more bins than colours; pages never written are never faulted in.
-        let mut fine: Vec<BinSum> = Vec::with_capacity(colours.len());
-        let mut coarse: Vec<BinSum> = Vec::with_capacity(colours.len());
+        // Room for the bins of one coarse red run (and no more than colours): a call gets
+        // one from the histogram's counting, and room past that would be fresh pages.
+        let mut fine: Vec<BinSum> =
+            Vec::with_capacity(colours.len().min(1 << (3 * fine_bits - coarse_bits)));
+        let mut coarse: Vec<BinSum> = Vec::with_capacity(colours.len().min(1 << (2 * coarse_bits)));
         let fine_key = |c: [u8; 3]| {
             let shift = 8 - fine_bits;
             (usize::from(c[1] >> shift) << fine_bits) | usize::from(c[2] >> shift)
