@@ -457,14 +457,16 @@ impl Cells {
         let starts = run_starts(colours, 64, |c| usize::from(c[0] >> 2));
         let mut table = vec![EMPTY; 1 << 18];
         // Colours of one red cell fill their own 4096 slots: the slabs side by side, each
-        // numbering its blocks from 0.
-        let blocks: Vec<Vec<[u8; 64]>> = table
+        // numbering its blocks from 0, and listing the slots that point to them.
+        let blocks: Vec<(Vec<[u8; 64]>, Vec<u16>)> = table
             .par_chunks_mut(1 << 12)
             .zip(starts.par_windows(2))
             .map(|(slab, run)| {
                 let mut blocks: Vec<[u8; 64]> = Vec::new();
+                let mut mixed: Vec<u16> = Vec::new();
                 for (&c, &e) in colours[run[0]..run[1]].iter().zip(&entries[run[0]..run[1]]) {
-                    let slot = &mut slab[Cells::key(c) & 0xfff];
+                    let at = Cells::key(c) & 0xfff;
+                    let slot = &mut slab[at];
                     match *slot {
                         EMPTY => *slot = u16::from(e),
                         same if same == u16::from(e) => {}
@@ -474,36 +476,33 @@ impl Cells {
                             #[allow(clippy::cast_possible_truncation)]
                             blocks.push([whole as u8; 64]);
                             *slot = n;
+                            // Below 4096.
+                            #[allow(clippy::cast_possible_truncation)]
+                            mixed.push(at as u16);
                             blocks.last_mut()?[Cells::within(c)] = e;
                         }
                         block => blocks[usize::from(block - MIXED)][Cells::within(c)] = e,
                     }
                 }
-                Some(blocks)
+                Some((blocks, mixed))
             })
             .collect::<Option<_>>()?;
-        // Number the blocks across the slabs.
-        let mut first = Vec::with_capacity(blocks.len());
-        let mut total = 0usize;
-        for b in &blocks {
-            first.push(u16::try_from(total).ok()?);
-            total += b.len();
-        }
+        // Number the blocks across the slabs, if their slots can (below EMPTY).
+        let total: usize = blocks.iter().map(|(_, mixed)| mixed.len()).sum();
         u16::try_from(total)
             .ok()?
             .checked_add(MIXED)?
             .checked_add(1)?;
-        table
-            .par_chunks_mut(1 << 12)
-            .zip(&first)
-            .for_each(|(slab, &first)| {
-                for slot in slab.iter_mut().filter(|s| (MIXED..EMPTY).contains(*s)) {
-                    *slot += first;
-                }
-            });
+        let mut first = 0u16;
+        for ((_, mixed), slab) in blocks.iter().zip(table.chunks_mut(1 << 12)) {
+            for &at in mixed {
+                slab[usize::from(at)] += first;
+            }
+            first += u16::try_from(mixed.len()).ok()?;
+        }
         Some(Cells {
             table,
-            blocks: blocks.concat(),
+            blocks: blocks.into_iter().flat_map(|(b, _)| b).collect(),
         })
     }
 
