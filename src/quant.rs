@@ -445,10 +445,12 @@ struct Cells {
     blocks: Vec<[u8; 64]>,
 }
 
-/// A table slot: below it an entry for the whole cell; from it on, a block's number past it.
-const MIXED: u16 = 256;
-/// A slot of a cell with no colour.
-const EMPTY: u16 = u16::MAX;
+/// A table slot: below it, one past the entry of the whole cell; from it on, a block's number
+/// past it.
+const MIXED: u16 = 257;
+/// A slot of a cell with no colour: zero, so the table is fresh zeroed pages, and only those
+/// of the cells the colours fall in are faulted in (by the cores side by side).
+const EMPTY: u16 = 0;
 
 impl Cells {
     /// `colours` sorted, as the histogram keeps them, with the entry of each. `None` when the
@@ -464,17 +466,23 @@ impl Cells {
             .map(|(slab, run)| {
                 let mut blocks: Vec<[u8; 64]> = Vec::new();
                 let mut mixed: Vec<u16> = Vec::new();
+                if run[0] < run[1] {
+                    // Written before it is read: a fresh page read first is mapped to the
+                    // zero page, then faulted again (and flushed from the other core's TLB)
+                    // on the first write.
+                    slab.fill(EMPTY);
+                }
                 for (&c, &e) in colours[run[0]..run[1]].iter().zip(&entries[run[0]..run[1]]) {
                     let at = Cells::key(c) & 0xfff;
                     let slot = &mut slab[at];
                     match *slot {
-                        EMPTY => *slot = u16::from(e),
-                        same if same == u16::from(e) => {}
+                        EMPTY => *slot = u16::from(e) + 1,
+                        same if same == u16::from(e) + 1 => {}
                         // Every colour so far had that one entry.
                         whole if whole < MIXED => {
                             let n = u16::try_from(blocks.len()).ok()?.checked_add(MIXED)?;
                             #[allow(clippy::cast_possible_truncation)]
-                            blocks.push([whole as u8; 64]);
+                            blocks.push([(whole - 1) as u8; 64]);
                             *slot = n;
                             // Below 4096.
                             #[allow(clippy::cast_possible_truncation)]
@@ -487,12 +495,9 @@ impl Cells {
                 Some((blocks, mixed))
             })
             .collect::<Option<_>>()?;
-        // Number the blocks across the slabs, if their slots can (below EMPTY).
+        // Number the blocks across the slabs, if their slots can.
         let total: usize = blocks.iter().map(|(_, mixed)| mixed.len()).sum();
-        u16::try_from(total)
-            .ok()?
-            .checked_add(MIXED)?
-            .checked_add(1)?;
+        u16::try_from(total).ok()?.checked_add(MIXED - 1)?;
         let mut first = 0u16;
         for ((_, mixed), slab) in blocks.iter().zip(table.chunks_mut(1 << 12)) {
             for &at in mixed {
@@ -510,9 +515,9 @@ impl Cells {
     #[inline]
     fn entry(&self, c: [u8; 3]) -> u8 {
         match self.table.get(Cells::key(c)).copied().unwrap_or(0) {
-            // Below 256.
+            // Below 257.
             #[allow(clippy::cast_possible_truncation)]
-            whole if whole < MIXED => whole as u8,
+            whole if whole < MIXED => whole.saturating_sub(1) as u8,
             block => self
                 .blocks
                 .get(usize::from(block - MIXED))
