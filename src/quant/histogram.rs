@@ -267,16 +267,19 @@ fn count(slabs: Vec<Slab>, bands: &[Band]) -> Histogram {
 /// What counting a part needs: a counter per (green, blue), the bitmap of those used, and
 /// the bins' slots. All are back to zero when a part is done, ready for the next.
 struct Counters {
-    table: Vec<u32>,
-    used: Vec<u64>,
+    table: Buffer<u32>,
+    used: Buffer<u64>,
     slots: Slots,
 }
 
 impl Counters {
     fn new() -> Counters {
+        // Counting reads a counter before writing it: a fresh page read first is mapped to
+        // the zero page, then faulted again (and flushed from the other core's TLB) on the
+        // first write. Prefaulted pages are written once.
         Counters {
-            table: vec![0; 1 << 16],
-            used: vec![0; 1 << 10],
+            table: Buffer::prefaulted(1 << 16),
+            used: Buffer::prefaulted(1 << 10),
             slots: Slots::new(),
         }
     }

@@ -674,7 +674,9 @@ impl<'a, P: Point> Lloyd<'a, P> {
                         .zip(points)
                         .zip(weights.iter().zip(&nearest))
                     {
-                        let old = *label;
+                        // Not read on a full pass: fresh labels are then written first (a
+                        // fresh page read first is faulted twice).
+                        let old = if full { 0 } else { *label };
                         // Lane values are centroid numbers below 256.
                         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                         let new = n as u8;
