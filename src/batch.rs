@@ -488,8 +488,11 @@ fn compress_one_cancellable(
     let original_bytes = fs::metadata(&job.input).map_err(FileError::Io)?.len();
     // The histogram is counted band by band while the rest of the image still decodes.
     let histogram = HistogramBuilder::default();
-    let pixels =
-        decode::decode_pixels_banded(&job.input, &settings.decode, &|band| histogram.add(band))?;
+    let (pixels, ()) = rayon::join(
+        || decode::decode_pixels_banded(&job.input, &settings.decode, &|band| histogram.add(band)),
+        || histogram.prepare(),
+    );
+    let pixels = pixels?;
     let histogram = histogram.finish();
     check()?;
     let q = quant::quantize_with(

@@ -84,6 +84,8 @@ pub struct HistogramBuilder {
 struct Slabs {
     slabs: Vec<Slab>,
     bands: Vec<Band>,
+    /// Counting scratch made ahead by [`HistogramBuilder::prepare`].
+    counters: Vec<Counters>,
 }
 
 struct Slab {
@@ -132,13 +134,24 @@ impl HistogramBuilder {
         state.bands.push(Band { slab, at, starts });
     }
 
+    /// Makes the scratch that counting needs, one set per core: on a core that would
+    /// otherwise wait while the pixels decode, it takes that work and its page faults (about
+    /// 140, 0.3 ms of CPU, for each 0.27 MP photo) off the way to the histogram.
+    pub fn prepare(&self) {
+        let have = self.lock().counters.len();
+        let made: Vec<Counters> = (have..rayon::current_num_threads())
+            .map(|_| Counters::new())
+            .collect();
+        self.lock().counters.extend(made);
+    }
+
     /// The histogram of every pixel added; the same as [`Histogram::new`] on them.
     pub fn finish(self) -> Histogram {
         let state = self
             .state
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
-        count(state.slabs, &state.bands)
+        count(state.slabs, &state.bands, state.counters)
     }
 
     // A panic elsewhere cannot leave the lists half-updated: each change is one push or take.
@@ -167,7 +180,7 @@ fn bucket(px: &[[u8; 3]], out: &mut [u16]) -> [usize; 257] {
 }
 
 /// Counts bucketed pixels. Counts add up in any band order, and the colours come out sorted.
-fn count(slabs: Vec<Slab>, bands: &[Band]) -> Histogram {
+fn count(slabs: Vec<Slab>, bands: &[Band], counters: Vec<Counters>) -> Histogram {
     // Every band put its slab back before it was listed.
     let bucketed = |band: &Band| slabs[band.slab].buffer.as_deref();
     let pixels = bands
@@ -181,7 +194,7 @@ fn count(slabs: Vec<Slab>, bands: &[Band]) -> Histogram {
     // branch-free where testing a counter for its first use was a mispredicted jump. The
     // reds of one coarsest bin go together, so their colours are binned while still cached.
     let reds_per_part = 1usize << (8 - LEVEL_BITS[0]);
-    let pool = Mutex::new(Vec::new());
+    let pool = Mutex::new(counters);
     let parts: Vec<Part> = (0..256 / reds_per_part)
         .into_par_iter()
         // Tasks of at least 16 reds, not 8: a photo's colours crowd into a few reds, and with
@@ -525,6 +538,17 @@ mod tests {
         assert_eq!(banded.colours, whole.colours);
         assert_eq!(banded.counts, whole.counts);
         assert_eq!(banded.pixels(), whole.pixels());
+        // So do they with the counting scratch made ahead (as `compress` makes it while the
+        // image decodes), asked for twice.
+        let builder = HistogramBuilder::default();
+        builder.prepare();
+        for band in px.rgb.chunks(1000) {
+            builder.add(band);
+        }
+        builder.prepare();
+        let prepared = builder.finish();
+        assert_eq!(prepared.colours, whole.colours);
+        assert_eq!(prepared.counts, whole.counts);
         assert_eq!(at.find([255, 255, 255]), None);
     }
 }
