@@ -323,10 +323,22 @@ fn quantize_in_pool(
         assign,
         iterations,
     } = clustering?;
-    let mut counts = vec![0u64; palette.len()];
-    for (&a, &c) in assign.iter().zip(weights) {
-        counts[usize::from(a)] += u64::from(c);
-    }
+    // Whole numbers: the same in any order, so the cores share the colours.
+    let counts = assign
+        .par_chunks(PIXEL_CHUNK / 2)
+        .zip(weights.par_chunks(PIXEL_CHUNK / 2))
+        .map(|(assign, weights)| {
+            let mut counts = vec![0u64; palette.len()];
+            for (&a, &c) in assign.iter().zip(weights) {
+                counts[usize::from(a)] += u64::from(c);
+            }
+            counts
+        })
+        .reduce_with(|mut a, b| {
+            a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+            a
+        })
+        .unwrap_or_else(|| vec![0; palette.len()]);
     let (palette, counts, lut) = compact(&palette, &counts);
     let width = pixels.width;
     let height = pixels.height;
@@ -373,7 +385,7 @@ fn quantize_in_pool(
             iterations,
         });
     }
-    let colour_index: Vec<u8> = assign.iter().map(|&a| lut[usize::from(a)]).collect();
+    let colour_index: Vec<u8> = assign.par_iter().map(|&a| lut[usize::from(a)]).collect();
     let mut indices = buffer.unwrap_or_else(|| Buffer::prefaulted(pixels.len()));
     if small {
         match Cells::new(&histogram.colours, &colour_index) {
@@ -661,30 +673,33 @@ fn cluster_on<P: Point>(
     // sums give a level's points; a level is made from the colours only where the bin of
     // every colour is needed (to carry bounds between levels) or the space is not sRGB.
     let from_sums = space == ColorSpace::Srgb && !kmeans::uses_bounds(k);
-    let mut levels: Vec<Coarse> = Vec::new();
+    let mut chosen: Vec<usize> = Vec::new();
     if colours.len() > COARSE_MIN_DISTINCT {
-        for (l, &bits) in LEVEL_BITS.iter().enumerate().rev() {
+        for l in (0..LEVEL_BITS.len()).rev() {
             let bins = histogram.bins.len(l);
             // A level must leave room for k distinct seeds and actually shrink the problem.
             if bins >= 4 * k && bins * 2 <= colours.len() {
-                levels.insert(
-                    0,
-                    if from_sums {
-                        Coarse::srgb(&histogram.bins, l)
-                    } else {
-                        Coarse::new(colours, counts, points, bits)
-                    },
-                );
+                chosen.insert(0, l);
                 if bins * k <= SEED_BUDGET {
                     break;
                 }
             }
         }
     }
+    let make = |l: usize| {
+        if from_sums {
+            Coarse::srgb(&histogram.bins, l)
+        } else {
+            Coarse::new(colours, counts, points, LEVEL_BITS[l])
+        }
+    };
+    // Only the seed level is needed first: the finer ones are made while it is seeded and
+    // converged (below), on whichever core is free.
+    let seed_level = chosen.first().map(|&l| make(l));
 
     // Seeding takes points as floats: the colours' own, when no level is coarse enough.
-    let exact_f32 = P::floats(if levels.is_empty() { points } else { &[] });
-    let (sp, sw, scatter) = match levels.first() {
+    let exact_f32 = P::floats(if seed_level.is_none() { points } else { &[] });
+    let (sp, sw, scatter) = match &seed_level {
         Some(l) => (&l.points[..], &l.weights[..], l.scatter),
         None => (&exact_f32[..], &counts[..], 0.0),
     };
@@ -699,83 +714,94 @@ fn cluster_on<P: Point>(
     let restarts = (SEED_BUDGET * 4 / (sp.len() * k).max(1)).clamp(1, MAX_RESTARTS);
     let mut rng = rng::Rng::new(params.seed);
     let seeding = seed::Seeding::new(sp, sw);
-    let mut lloyd = if restarts == 1 {
-        let init = seeding.kmeans_pp(k, &mut rng, &cancelled)?;
-        let mut lloyd = Lloyd::new(sp, sw, init);
-        converge(
-            &mut lloyd,
-            params.max_iterations,
-            params.epsilon,
-            &mut |c: &[[f32; 3]], e| report(c, e + scatter),
-        )?;
-        lloyd
-    } else {
-        // Seeds as if drawn in turn from one generator, computed side by side: a seed that
-        // finds all k centroids always draws the same count of numbers, so each restart's
-        // generator starts that many draws further on. One that found fewer drew fewer; the
-        // seeds after it are then drawn again in turn.
-        let mut inits = (0..restarts)
-            .into_par_iter()
-            .map(|r| {
-                let mut rng = rng.clone();
-                rng.advance(r as u64 * seed::draws(k, k));
-                seeding.kmeans_pp(k, &mut rng, &cancelled)
-            })
-            .collect::<Result<Vec<_>, Cancelled>>()?;
-        if let Some(short) = inits.iter().position(|init| init.len() < k) {
-            let drawn: u64 = inits[..=short]
-                .iter()
-                .map(|i| seed::draws(i.len(), k))
-                .sum();
-            rng.advance(drawn);
-            for init in &mut inits[short + 1..] {
-                *init = seeding.kmeans_pp(k, &mut rng, &cancelled)?;
-            }
-        }
-        let silent = |_: &[[f32; 3]], _| {
-            if control.is_cancelled() {
-                Err(Cancelled)
-            } else {
-                Ok(())
-            }
-        };
-        let trial = params.max_iterations.min(TRIAL_ITERATIONS);
-        let runs = inits
-            .into_par_iter()
-            .map(|init| {
-                let mut lloyd = Lloyd::new(sp, sw, init);
-                let mut silent = silent;
-                let run = converge(&mut lloyd, trial, params.epsilon, &mut silent)?;
-                Ok((run, lloyd))
-            })
-            .collect::<Result<Vec<_>, Cancelled>>()?;
-        // The first lowest error wins, as when the runs went one after another.
-        let best = runs.into_iter().reduce(|best, run| {
-            if run.0.inertia < best.0.inertia {
-                run
-            } else {
-                best
-            }
-        });
-        let Some((run, mut lloyd)) = best else {
-            return Err(Cancelled);
-        };
-        report(&lloyd.centroids, run.inertia + scatter)?;
-        if !run.converged {
+    let seeded = || -> Result<Lloyd<'_>, Cancelled> {
+        Ok(if restarts == 1 {
+            let init = seeding.kmeans_pp(k, &mut rng, &cancelled)?;
+            let mut lloyd = Lloyd::new(sp, sw, init);
             converge(
                 &mut lloyd,
-                params.max_iterations - trial,
+                params.max_iterations,
                 params.epsilon,
                 &mut |c: &[[f32; 3]], e| report(c, e + scatter),
             )?;
-        }
-        lloyd
+            lloyd
+        } else {
+            // Seeds as if drawn in turn from one generator, computed side by side: a seed that
+            // finds all k centroids always draws the same count of numbers, so each restart's
+            // generator starts that many draws further on. One that found fewer drew fewer; the
+            // seeds after it are then drawn again in turn.
+            let mut inits = (0..restarts)
+                .into_par_iter()
+                .map(|r| {
+                    let mut rng = rng.clone();
+                    rng.advance(r as u64 * seed::draws(k, k));
+                    seeding.kmeans_pp(k, &mut rng, &cancelled)
+                })
+                .collect::<Result<Vec<_>, Cancelled>>()?;
+            if let Some(short) = inits.iter().position(|init| init.len() < k) {
+                let drawn: u64 = inits[..=short]
+                    .iter()
+                    .map(|i| seed::draws(i.len(), k))
+                    .sum();
+                rng.advance(drawn);
+                for init in &mut inits[short + 1..] {
+                    *init = seeding.kmeans_pp(k, &mut rng, &cancelled)?;
+                }
+            }
+            let silent = |_: &[[f32; 3]], _| {
+                if control.is_cancelled() {
+                    Err(Cancelled)
+                } else {
+                    Ok(())
+                }
+            };
+            let trial = params.max_iterations.min(TRIAL_ITERATIONS);
+            let runs = inits
+                .into_par_iter()
+                .map(|init| {
+                    let mut lloyd = Lloyd::new(sp, sw, init);
+                    let mut silent = silent;
+                    let run = converge(&mut lloyd, trial, params.epsilon, &mut silent)?;
+                    Ok((run, lloyd))
+                })
+                .collect::<Result<Vec<_>, Cancelled>>()?;
+            // The first lowest error wins, as when the runs went one after another.
+            let best = runs.into_iter().reduce(|best, run| {
+                if run.0.inertia < best.0.inertia {
+                    run
+                } else {
+                    best
+                }
+            });
+            let Some((run, mut lloyd)) = best else {
+                return Err(Cancelled);
+            };
+            report(&lloyd.centroids, run.inertia + scatter)?;
+            if !run.converged {
+                converge(
+                    &mut lloyd,
+                    params.max_iterations - trial,
+                    params.epsilon,
+                    &mut |c: &[[f32; 3]], e| report(c, e + scatter),
+                )?;
+            }
+            lloyd
+        })
     };
+    let (lloyd, finer) = rayon::join(seeded, || {
+        chosen
+            .iter()
+            .skip(1)
+            .map(|&l| make(l))
+            .collect::<Vec<Coarse>>()
+    });
+    let mut lloyd = lloyd?;
+    let levels: Vec<&Coarse> = seed_level.iter().chain(&finer).collect();
 
     for li in 1..levels.len() {
-        let level = &levels[li];
+        let level = levels[li];
         let (lp, lw) = (&level.points[..], &level.weights[..]);
-        lloyd = next_level(lloyd, &levels[li - 1], Some(&level.bin_of), lp, lw);
+        lloyd = next_level(lloyd, levels[li - 1], Some(&level.bin_of), lp, lw);
         converge(
             &mut lloyd,
             params.max_iterations,
@@ -785,7 +811,7 @@ fn cluster_on<P: Point>(
     }
     let (palette, assign) = match levels.last() {
         None => finish(lloyd, space),
-        Some(last) => {
+        Some(&last) => {
             let mut exact = next_level(lloyd, last, None, points, counts);
             converge(
                 &mut exact,
