@@ -3,10 +3,9 @@
 //! total weight. k-means++ seeding and the first Lloyd iterations run here, on tens of thousands
 //! of bins instead of up to millions of distinct colours; the exact level then only polishes.
 //!
-//! In sRGB, a bin's mean is its integer sums over its weight. Those are summed while the
-//! histogram is counted ([`BinSums`]), as the colours of a few reds come out of the
-//! cache-resident counters, so such a level costs one step per bin and no pass over the
-//! colours. Only the bounds carried from level to level (k > 64) need the bin of every
+//! In sRGB, a bin's mean is its integer sums over its weight. Those are summed when the
+//! histogram is counted ([`BinSums`]), each run of a few reds' colours as it is copied into
+//! place, so such a level costs one step per bin and no pass over the colours. Only the bounds carried from level to level (k > 64) need the bin of every
 //! colour, and Oklab needs the means of transformed colours: those make a level from the
 //! colours ([`Coarse::new`]).
 

@@ -191,8 +191,8 @@ fn count(slabs: Vec<Slab>, bands: &[Band], counters: Vec<Counters>) -> Histogram
     // Count each red bucket in a cache-resident table, marking the slots used in a bitmap:
     // reading the colours off its set bits gives them in order without scanning all 65 536
     // counters or sorting the slots used (either dominated small images), and marking is
-    // branch-free where testing a counter for its first use was a mispredicted jump. The
-    // reds of one coarsest bin go together, so their colours are binned while still cached.
+    // branch-free where testing a counter for its first use was a mispredicted jump. A part
+    // holds the reds of one coarsest bin, so its bins are summed from its colours alone.
     let reds_per_part = 1usize << (8 - LEVEL_BITS[0]);
     let pool = Mutex::new(counters);
     // The colours of each run of reds, sorted, with their counts.
