@@ -323,22 +323,10 @@ fn quantize_in_pool(
         assign,
         iterations,
     } = clustering?;
-    // Whole numbers: the same in any order, so the cores share the colours.
-    let counts = assign
-        .par_chunks(PIXEL_CHUNK / 2)
-        .zip(weights.par_chunks(PIXEL_CHUNK / 2))
-        .map(|(assign, weights)| {
-            let mut counts = vec![0u64; palette.len()];
-            for (&a, &c) in assign.iter().zip(weights) {
-                counts[usize::from(a)] += u64::from(c);
-            }
-            counts
-        })
-        .reduce_with(|mut a, b| {
-            a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
-            a
-        })
-        .unwrap_or_else(|| vec![0; palette.len()]);
+    let mut counts = vec![0u64; palette.len()];
+    for (&a, &c) in assign.iter().zip(weights) {
+        counts[usize::from(a)] += u64::from(c);
+    }
     let (palette, counts, lut) = compact(&palette, &counts);
     let width = pixels.width;
     let height = pixels.height;
@@ -715,7 +703,7 @@ fn cluster_on<P: Point>(
     let mut rng = rng::Rng::new(params.seed);
     let seeding = seed::Seeding::new(sp, sw);
     let seeded = || -> Result<Lloyd<'_>, Cancelled> {
-        Ok(if restarts == 1 {
+        if restarts == 1 {
             let init = seeding.kmeans_pp(k, &mut rng, &cancelled)?;
             let mut lloyd = Lloyd::new(sp, sw, init);
             converge(
@@ -724,69 +712,68 @@ fn cluster_on<P: Point>(
                 params.epsilon,
                 &mut |c: &[[f32; 3]], e| report(c, e + scatter),
             )?;
-            lloyd
-        } else {
-            // Seeds as if drawn in turn from one generator, computed side by side: a seed that
-            // finds all k centroids always draws the same count of numbers, so each restart's
-            // generator starts that many draws further on. One that found fewer drew fewer; the
-            // seeds after it are then drawn again in turn.
-            let mut inits = (0..restarts)
-                .into_par_iter()
-                .map(|r| {
-                    let mut rng = rng.clone();
-                    rng.advance(r as u64 * seed::draws(k, k));
-                    seeding.kmeans_pp(k, &mut rng, &cancelled)
-                })
-                .collect::<Result<Vec<_>, Cancelled>>()?;
-            if let Some(short) = inits.iter().position(|init| init.len() < k) {
-                let drawn: u64 = inits[..=short]
-                    .iter()
-                    .map(|i| seed::draws(i.len(), k))
-                    .sum();
-                rng.advance(drawn);
-                for init in &mut inits[short + 1..] {
-                    *init = seeding.kmeans_pp(k, &mut rng, &cancelled)?;
-                }
+            return Ok(lloyd);
+        }
+        // Seeds as if drawn in turn from one generator, computed side by side: a seed that
+        // finds all k centroids always draws the same count of numbers, so each restart's
+        // generator starts that many draws further on. One that found fewer drew fewer; the
+        // seeds after it are then drawn again in turn.
+        let mut inits = (0..restarts)
+            .into_par_iter()
+            .map(|r| {
+                let mut rng = rng.clone();
+                rng.advance(r as u64 * seed::draws(k, k));
+                seeding.kmeans_pp(k, &mut rng, &cancelled)
+            })
+            .collect::<Result<Vec<_>, Cancelled>>()?;
+        if let Some(short) = inits.iter().position(|init| init.len() < k) {
+            let drawn: u64 = inits[..=short]
+                .iter()
+                .map(|i| seed::draws(i.len(), k))
+                .sum();
+            rng.advance(drawn);
+            for init in &mut inits[short + 1..] {
+                *init = seeding.kmeans_pp(k, &mut rng, &cancelled)?;
             }
-            let silent = |_: &[[f32; 3]], _| {
-                if control.is_cancelled() {
-                    Err(Cancelled)
-                } else {
-                    Ok(())
-                }
-            };
-            let trial = params.max_iterations.min(TRIAL_ITERATIONS);
-            let runs = inits
-                .into_par_iter()
-                .map(|init| {
-                    let mut lloyd = Lloyd::new(sp, sw, init);
-                    let mut silent = silent;
-                    let run = converge(&mut lloyd, trial, params.epsilon, &mut silent)?;
-                    Ok((run, lloyd))
-                })
-                .collect::<Result<Vec<_>, Cancelled>>()?;
-            // The first lowest error wins, as when the runs went one after another.
-            let best = runs.into_iter().reduce(|best, run| {
-                if run.0.inertia < best.0.inertia {
-                    run
-                } else {
-                    best
-                }
-            });
-            let Some((run, mut lloyd)) = best else {
-                return Err(Cancelled);
-            };
-            report(&lloyd.centroids, run.inertia + scatter)?;
-            if !run.converged {
-                converge(
-                    &mut lloyd,
-                    params.max_iterations - trial,
-                    params.epsilon,
-                    &mut |c: &[[f32; 3]], e| report(c, e + scatter),
-                )?;
+        }
+        let silent = |_: &[[f32; 3]], _| {
+            if control.is_cancelled() {
+                Err(Cancelled)
+            } else {
+                Ok(())
             }
-            lloyd
-        })
+        };
+        let trial = params.max_iterations.min(TRIAL_ITERATIONS);
+        let runs = inits
+            .into_par_iter()
+            .map(|init| {
+                let mut lloyd = Lloyd::new(sp, sw, init);
+                let mut silent = silent;
+                let run = converge(&mut lloyd, trial, params.epsilon, &mut silent)?;
+                Ok((run, lloyd))
+            })
+            .collect::<Result<Vec<_>, Cancelled>>()?;
+        // The first lowest error wins, as when the runs went one after another.
+        let best = runs.into_iter().reduce(|best, run| {
+            if run.0.inertia < best.0.inertia {
+                run
+            } else {
+                best
+            }
+        });
+        let Some((run, mut lloyd)) = best else {
+            return Err(Cancelled);
+        };
+        report(&lloyd.centroids, run.inertia + scatter)?;
+        if !run.converged {
+            converge(
+                &mut lloyd,
+                params.max_iterations - trial,
+                params.epsilon,
+                &mut |c: &[[f32; 3]], e| report(c, e + scatter),
+            )?;
+        }
+        Ok(lloyd)
     };
     let (lloyd, finer) = rayon::join(seeded, || {
         chosen
